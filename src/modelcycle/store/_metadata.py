@@ -1,0 +1,50 @@
+"""The metadata store: a thin facade over one repository per aggregate.
+
+    store = MetadataStore("sqlite:///.modelcycle/modelcycle.db")
+    store.experiments   # ExperimentRepository: named groups of runs
+    store.runs          # RunRepository: life, params, tags, inputs, artifacts, search
+    store.metrics       # MetricRepository: bulk point writes, histories
+
+Every repository shares one :class:`~modelcycle.store._db.Database` (engine, backend, schema
+revision); the facade holds no logic of its own.
+"""
+
+from __future__ import annotations
+
+from modelcycle._settings import resolve_store_url
+from modelcycle.store._db import Database
+from modelcycle.store._experiments import ExperimentRepository
+from modelcycle.store._metrics import MetricRepository
+from modelcycle.store._runs import RunRepository
+
+__all__ = ["MetadataStore", "open_metadata_store"]
+
+
+class MetadataStore:
+    """Records of experiments, runs and metrics in SQLite or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.experiments = ExperimentRepository(self.db)
+        self.runs = RunRepository(self.db)
+        self.metrics = MetricRepository(self.db)
+
+    @property
+    def url(self) -> str:
+        """The store URL (password hidden)."""
+        return self.db.url
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.db.close()
+
+    def __repr__(self) -> str:
+        return f"MetadataStore({self.url!r})"
+
+
+def open_metadata_store(url: str | None = None) -> MetadataStore:
+    """Open (creating or upgrading as needed) the metadata store at ``url``.
+
+    ``None`` means ``$MODELCYCLE_STORE`` or the embedded SQLite default under ``./.modelcycle/``.
+    """
+    return MetadataStore(resolve_store_url(url))

@@ -1,0 +1,122 @@
+"""The metadata schema: SQLAlchemy Core tables shared by every SQL backend.
+
+Times are integer milliseconds since the Unix epoch (UTC): compact, ordered the same way on
+every backend, and cheap to write in bulk. A metric value of NULL means NaN (SQLite cannot store
+NaN; PostgreSQL could, but one representation keeps both backends identical); +/-inf are stored
+as they are.
+
+Changes to these tables are made through a new Alembic revision in ``migrations/versions``;
+``HEAD_REVISION`` names the newest one so opening an up-to-date store needs no Alembic import.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["HEAD_REVISION", "metadata"]
+
+#: The newest migration revision; a test checks it equals Alembic's head.
+HEAD_REVISION = "0002"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=False),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("parent_run_id", sa.String(32), sa.ForeignKey("runs.run_id"), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index(None, "experiment_id", "start_time"),
+    sa.Index(None, "parent_run_id"),
+)
+
+
+def _key_value_table(name: str) -> sa.Table:
+    """A run's string map (params, tags): one row per (run, key)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("key", sa.String(256), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+
+
+params = _key_value_table("params")
+tags = _key_value_table("tags")
+
+
+def _point_columns() -> list[sa.Column[object]]:
+    """value, step and timestamp of one metric point."""
+    return [
+        sa.Column("value", sa.Float, nullable=True),
+        sa.Column("step", sa.BigInteger, nullable=False),
+        sa.Column("timestamp", sa.BigInteger, nullable=False),
+    ]
+
+
+# Every point of every series. No primary key: points are append-only and the same
+# (key, step) may legitimately be logged twice; the index serves history reads.
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(256), nullable=False),
+    *_point_columns(),
+    sa.Index(None, "run_id", "key", "step"),
+)
+
+# The latest point per (run, key): what search filters, ordering and comparisons read.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+    *_point_columns(),
+    sa.Index(None, "key", "value"),
+)
+
+# Revision 0002: dataset references and the artifact index of runs.
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("digest", sa.String(128), primary_key=True),
+    sa.Column("context", sa.String(64), primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+)
+
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)

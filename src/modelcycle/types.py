@@ -1,0 +1,131 @@
+"""The shared record types of modelcycle.
+
+Records are plain frozen dataclasses: what the stores return and the interfaces format. They are
+immutable once written; each has ``to_dict`` for ``--json`` output and JSON APIs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "ArtifactInfo",
+    "DatasetInput",
+    "Experiment",
+    "MetricPoint",
+    "Run",
+    "RunStatus",
+]
+
+
+class RunStatus(str, enum.Enum):
+    """Life states of a run. A run starts RUNNING and ends in exactly one other state."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has ended."""
+        return self is not RunStatus.RUNNING
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf": JSON has no literal for them
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of this record (datetimes as ISO 8601, NaN as "nan")."""
+        result: dict[str, Any] = _jsonable(self)
+        return result
+
+
+@dataclass(frozen=True)
+class Experiment(_Record):
+    """A named group of runs."""
+
+    experiment_id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MetricPoint(_Record):
+    """One value of a metric series: ``value`` at ``step``, logged at ``timestamp``.
+
+    ``value`` may be NaN or +/-inf: a diverged loss is information, not an error.
+    """
+
+    key: str
+    value: float
+    step: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class DatasetInput(_Record):
+    """A reference from a run to a dataset it read: name, content digest, where, what for."""
+
+    name: str
+    digest: str
+    source: str = ""
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class ArtifactInfo(_Record):
+    """A named artifact of a run, stored content-addressed under ``sha256``."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Run(_Record):
+    """One execution: its state, what it was given and what it measured.
+
+    ``metrics`` holds the latest value of every metric (highest step, then latest time).
+    """
+
+    run_id: str
+    experiment_id: int
+    experiment_name: str
+    name: str
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    parent_run_id: str | None
+    error: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    inputs: tuple[DatasetInput, ...] = ()
+    artifacts: tuple[ArtifactInfo, ...] = ()
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds between start and end, or None while running."""
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()
