@@ -85,9 +85,10 @@ def test_cli_help_loads_no_heavy_library() -> None:
 def test_ruff_finds_nothing() -> None:
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     assert ruff is not None, "ruff is part of the [dev] extra"
+    folders = [name for name in ("src", "tests", "benchmarks") if (ROOT / name).is_dir()]
     for args in (["check"], ["format", "--check"]):
         done = subprocess.run(
-            [ruff, *args, "src", "tests", "benchmarks"],
+            [ruff, *args, *folders],
             cwd=ROOT,
             capture_output=True,
             text=True,

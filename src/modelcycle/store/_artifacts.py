@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelcycle._settings import resolve_artifacts_url
 from modelcycle.errors import IntegrityError, InvalidValueError, NotFoundError, invalid_value
 
 __all__ = [
@@ -45,9 +46,6 @@ __all__ = [
 
 #: Bytes read, hashed and written at a time: artifacts are streamed, never loaded whole for hashing.
 CHUNK_SIZE = 1 << 20
-
-#: Where the artifact store lives when neither an argument nor ``MODELCYCLE_ARTIFACTS`` names one.
-DEFAULT_ARTIFACTS_DIR = Path(".modelcycle") / "artifacts"
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _OBJECT_KEY = re.compile(r"sha256/([0-9a-f]{2})/([0-9a-f]{62})")
@@ -325,7 +323,7 @@ def open_artifact_store(url: str | None = None, **storage_options: Any) -> Artif
     S3ArtifactStore('s3://ml/a')
     """
     if url is None:
-        url = os.environ.get("MODELCYCLE_ARTIFACTS") or str(DEFAULT_ARTIFACTS_DIR.absolute())
+        url = resolve_artifacts_url(None)
     if not url:
         raise invalid_value("artifact store URL", url, "it is empty")
     scheme = _scheme_of(url)

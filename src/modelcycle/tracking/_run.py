@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.errors import invalid_value
-from modelcycle.store import validate_artifact_name
+from modelcycle.store import PointRow, validate_artifact_name
 from modelcycle.store._validation import check_key, check_metric_value, check_step
 from modelcycle.types import ArtifactInfo, DatasetInput, Run, RunStatus
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["ActiveRun"]
 
 _MAX_ERROR = 10_000
+_STEP_LIMIT = 2**63
 
 
 def _describe(exc: BaseException) -> str:
@@ -75,7 +76,10 @@ class ActiveRun:
         the first point); ``timestamp`` is seconds since the epoch, default now. NaN and +/-inf
         are stored as they are. The point is written in the background (see ``_writer``).
         """
-        self.log_metrics({key: value}, step=step, timestamp=timestamp)
+        ts = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp * 1000)
+        with self._steps_lock:
+            row = self._point(key, value, step, ts)
+        self.client.writer.add((row,))
 
     def log_metrics(
         self,
@@ -85,15 +89,27 @@ class ActiveRun:
     ) -> None:
         """Log one point of each series in ``values`` at the same step and time."""
         ts = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp * 1000)
-        rows = []
         with self._steps_lock:
-            for key, value in values.items():
-                check_key("metric", key)
-                number = check_metric_value(key, value)
-                at = self._steps.get(key, -1) + 1 if step is None else check_step(key, step)
-                self._steps[key] = max(at, self._steps.get(key, at))
-                rows.append((self.run_id, key, number, at, ts))
+            rows = [self._point(key, value, step, ts) for key, value in values.items()]
         self.client.writer.add(rows)
+
+    def _point(self, key: str, value: object, step: int | None, ts: int) -> PointRow:
+        """Validate one point and assign its step (call with ``_steps_lock`` held)."""
+        if key not in self._steps:
+            check_key("metric", key)
+        number = value if type(value) is float else check_metric_value(key, value)
+        last = self._steps.get(key, -1)
+        if step is None:
+            at = last + 1
+        else:
+            at = (
+                step
+                if type(step) is int and -_STEP_LIMIT <= step < _STEP_LIMIT
+                else check_step(key, step)
+            )
+        if at > last:
+            self._steps[key] = at
+        return (self.run_id, key, number, at, ts)
 
     # -- artifacts and inputs ---------------------------------------------------------------
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> ArtifactInfo:

@@ -6,10 +6,13 @@ writes what has accumulated in one transaction whenever ``batch_size`` points ar
 run, by ``Client.close`` and at interpreter exit) blocks until every point logged before it is
 stored, and raises if the store refused them.
 
-What an abrupt kill can lose: a process killed with SIGKILL (or by the OOM killer, or by a
-power cut) loses the points logged in the last ``flush_interval`` seconds (0.5 s by default)
-plus a batch being written at that moment, at most ``batch_size + points logged in the last
-flush_interval``. A normal exit, an exception or Ctrl-C loses nothing. Nothing is dropped when
+What an abrupt kill can lose: a process killed with SIGKILL (or by the OOM killer) loses the
+points logged in the last ``flush_interval`` seconds (0.5 s by default) plus a batch being
+written at that moment. A normal exit, an exception or Ctrl-C loses nothing. A crash of the
+whole machine (kernel panic, power cut) can also undo the last committed batches on SQLite,
+which runs in WAL mode with ``synchronous=NORMAL`` (committed data survives any process crash,
+and the database is never corrupted, but the newest commits may roll back); PostgreSQL keeps
+what it committed as its own ``synchronous_commit`` setting says. Nothing is dropped when
 the writer falls behind: once ``max_pending`` points wait, ``log_metric`` blocks until the
 writer catches up.
 """
@@ -69,9 +72,10 @@ class MetricWriter:
                 self._flush_requested = True
                 self._cond.notify_all()
                 self._cond.wait(self.flush_interval)
+            before = len(self._pending)
             self._pending.extend(points)
             self._added += len(points)
-            if len(self._pending) >= self.batch_size:
+            if before < self.batch_size <= len(self._pending):  # wake the writer once per batch
                 self._cond.notify_all()
 
     def flush(self) -> None:
