@@ -6,7 +6,9 @@ and exits with :data:`EXIT_CODE`; the server answers with :func:`http_status` of
 
     ModelcycleError                  code            HTTP
     ├── InvalidValueError            INVALID_VALUE   400   bad input: a value, a field, a filter
-    │   └── FilterSyntaxError        INVALID_FILTER  400   a search filter that does not parse
+    │   ├── FilterSyntaxError        INVALID_FILTER  400   a search filter that does not parse
+    │   ├── SpecError                INVALID_SPEC    400   a pipeline spec that does not validate
+    │   └── DataError                INVALID_DATA    422   data that cannot be read as given
     ├── NotFoundError                NOT_FOUND       404   unknown run, experiment, artifact
     ├── AlreadyExistsError           ALREADY_EXISTS  409   a name that is taken
     ├── ConflictError                CONFLICT        409   a write that contradicts a stored record
@@ -25,11 +27,13 @@ __all__ = [
     "EXIT_CODE",
     "AlreadyExistsError",
     "ConflictError",
+    "DataError",
     "FilterSyntaxError",
     "IntegrityError",
     "InvalidValueError",
     "ModelcycleError",
     "NotFoundError",
+    "SpecError",
     "StoreUnavailableError",
     "http_status",
     "invalid_value",
@@ -65,6 +69,18 @@ class FilterSyntaxError(InvalidValueError):
     code = "INVALID_FILTER"
 
 
+class SpecError(InvalidValueError):
+    """A pipeline spec (YAML or dict) does not validate; the message names key and line."""
+
+    code = "INVALID_SPEC"
+
+
+class DataError(InvalidValueError):
+    """Input data cannot be read as given; the message names the file, row or column."""
+
+    code = "INVALID_DATA"
+
+
 class NotFoundError(ModelcycleError, LookupError):
     """The named record does not exist."""
 
@@ -98,6 +114,8 @@ class IntegrityError(ModelcycleError):
 _HTTP_STATUS = {
     InvalidValueError.code: 400,
     FilterSyntaxError.code: 400,
+    SpecError.code: 400,
+    DataError.code: 422,
     NotFoundError.code: 404,
     AlreadyExistsError.code: 409,
     ConflictError.code: 409,
