@@ -23,7 +23,10 @@ PG_ADMIN_URL = os.environ.get(
     "MODELCYCLE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
-_TABLES = "experiments, runs, params, tags, metrics, latest_metrics, run_inputs, run_artifacts"
+_TABLES = (
+    "experiments, runs, params, tags, metrics, latest_metrics, run_inputs, run_artifacts, "
+    "dataset_versions"
+)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "ArtifactInfo",
     "DatasetInput",
+    "DatasetVersion",
     "Experiment",
     "MetricPoint",
     "Run",
@@ -129,3 +130,29 @@ class Run(_Record):
         if self.end_time is None:
             return None
         return (self.end_time - self.start_time).total_seconds()
+
+
+@dataclass(frozen=True)
+class DatasetVersion(_Record):
+    """An immutable dataset snapshot: Parquet in the artifact store plus what describes it.
+
+    ``version_id`` is derived from the input's content and the steps applied, so the same input
+    and steps give the same id. ``content_sha256`` hashes the data itself; ``data_sha256`` is
+    the artifact holding the Parquet file; ``profile_sha256`` the artifact holding the profile.
+    """
+
+    version_id: str
+    name: str
+    created_at: datetime
+    rows: int
+    columns: int
+    content_sha256: str
+    data_sha256: str
+    profile_sha256: str | None
+    schema: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """``NAME@VERSION_ID``: how runs and commands refer to it."""
+        return f"{self.name}@{self.version_id}"

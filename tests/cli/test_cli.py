@@ -197,7 +197,9 @@ def test_demo_tracks_candidates_and_names_the_best(cli: Invoke, tmp_path: Path) 
     code, out, _ = cli("runs", "list", "--parent", result["parent_run_id"], "--json")
     children = json.loads(out)
     assert {c["status"] for c in children} == {"FINISHED"}
-    assert (
-        max(children, key=lambda c: c["metrics"]["val_roc_auc"])["run_id"] == result["best_run_id"]
-    )
+    best = next(c for c in children if c["run_id"] == result["best_run_id"])
+    assert best["metrics"]["val_roc_auc"] == max(c["metrics"]["val_roc_auc"] for c in children)
+    _, version_id = result["dataset_version"].split("@")
+    assert all(c["inputs"][0]["digest"] == version_id for c in children)
+    assert all(Path(path).is_file() for path in result["reports"].values())
     assert (tmp_path / ".modelcycle" / "modelcycle.db").exists()

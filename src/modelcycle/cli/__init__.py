@@ -1,6 +1,16 @@
 """The ``modelcycle`` command line: a thin view of the library (see ``_app``)."""
 
-from modelcycle.cli import _data, _demo, _experiments, _runs  # noqa: F401  (registers commands)
+from modelcycle.cli import (  # noqa: F401  (registers the commands)
+    _data,
+    _data_clean,
+    _data_profile,
+    _data_split,
+    _data_validate,
+    _data_version,
+    _demo,
+    _experiments,
+    _runs,
+)
 from modelcycle.cli._app import app, main
 
 __all__ = ["app", "main"]

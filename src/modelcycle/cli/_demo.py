@@ -15,7 +15,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of split and models.")] = 42,
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Run the lifecycle demo on scikit-learn's breast-cancer data (tracked model selection)."""
+    """Run the lifecycle demo on scikit-learn's breast-cancer data: validate, clean, profile,
+    version and split the data, then a tracked model selection."""
     from modelcycle.demo import run_demo
 
     with state.client() as client:
@@ -35,6 +36,9 @@ def demo(
         f"tracked {len(result.candidate_run_ids)} candidate runs under parent "
         f"{result.parent_run_id[:8]} ({result.points_logged} metric points)"
     )
+    typer.echo(f"dataset version: {result.dataset_version}")
+    for name, path in result.reports.items():
+        typer.echo(f"{name} report: {path}")
     typer.echo(f"metadata store: {result.store_url}")
     typer.echo(f"artifacts:      {result.artifacts_url}")
     typer.echo(

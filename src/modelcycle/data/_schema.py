@@ -40,8 +40,6 @@ class ColumnKind(str, enum.Enum):
     ID = "id"
 
 
-
-
 class ColumnSchema(BaseModel):
     """One column: its kind and the constraints validation checks.
 
@@ -135,6 +133,8 @@ def _column_kind(name: str, column: pa.ChunkedArray, rows: int) -> ColumnKind:
         return ColumnKind.CATEGORICAL
     if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return ColumnKind.NUMERIC
+    if pa.types.is_dictionary(kind):
+        return ColumnKind.CATEGORICAL
     distinct = _distinct(column)
     if pa.types.is_integer(kind):
         valid = rows - column.null_count
@@ -143,8 +143,6 @@ def _column_kind(name: str, column: pa.ChunkedArray, rows: int) -> ColumnKind:
         return ColumnKind.INTEGER
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _string_kind(name, column, rows, distinct)
-    if pa.types.is_dictionary(kind):
-        return ColumnKind.CATEGORICAL
     return ColumnKind.TEXT
 
 

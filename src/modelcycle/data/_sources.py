@@ -1,7 +1,7 @@
 """Sources: CSV, Parquet, JSON Lines, a SQL query, or an in-memory DataFrame, read as Arrow.
 
-Files are read by Arrow's own readers (multi-threaded, column-wise, straight into Arrow
-memory), so reading never holds a second full copy of the data as Python objects. A SQL query
+Files are read by Arrow's own readers (column-wise, straight into Arrow memory; CSV block by
+block), so reading never holds a second full copy of the data. A SQL query
 is streamed in chunks of ``chunk_rows`` rows, each turned into an Arrow batch as it arrives.
 
 Bad input is refused with one line naming the file and, where it can be known, the line and
@@ -26,10 +26,19 @@ from modelcycle.errors import DataError, invalid_value
 
 __all__ = ["ReadReport", "SourceSpec", "read_source"]
 
-_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
-            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
 _DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 64 * 1024
+_BLOCK_BYTES = 4 << 20
 
 
 class SourceSpec(BaseModel):
@@ -75,9 +84,14 @@ class ReadReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"source": self.source, "rows": self.rows, "columns": self.columns,
-                "skipped_lines": self.skipped_lines, "skipped": len(self.skipped_lines),
-                "delimiter": self.delimiter}
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "columns": self.columns,
+            "skipped_lines": self.skipped_lines,
+            "skipped": len(self.skipped_lines),
+            "delimiter": self.delimiter,
+        }
 
 
 def _format_of(spec: SourceSpec) -> str:
@@ -85,8 +99,11 @@ def _format_of(spec: SourceSpec) -> str:
         return spec.format
     suffix = Path(spec.path or "").suffix.lower()
     if suffix not in _FORMATS:
-        raise invalid_value("source format", spec.path, f"unknown file type {suffix!r}; set "
-                            f"format to one of csv, parquet, jsonl")
+        raise invalid_value(
+            "source format",
+            spec.path,
+            f"unknown file type {suffix!r}; set format to one of csv, parquet, jsonl",
+        )
     return _FORMATS[suffix]
 
 
@@ -110,23 +127,29 @@ def _first_bad_utf8_line(path: Path, encoding: str) -> str:
             try:
                 line.decode(encoding)
             except UnicodeDecodeError as exc:
-                return (f"line {number}, byte {exc.start + 1}: {line[exc.start:exc.start + 1]!r} "
-                        f"is not valid {encoding}")
+                return (
+                    f"line {number}, byte {exc.start + 1}: {line[exc.start : exc.start + 1]!r} "
+                    f"is not valid {encoding}"
+                )
     return "somewhere in the file"
 
 
 def _check_header(path: Path, names: list[str], delimiter: str, head: bytes) -> None:
     dupes = [name for name, count in Counter(names).items() if count > 1]
     if dupes:
-        raise DataError(f"{path}: duplicate column name {dupes[0]!r} in the header "
-                        f"(columns {[i + 1 for i, n in enumerate(names) if n == dupes[0]]})")
+        raise DataError(
+            f"{path}: duplicate column name {dupes[0]!r} in the header "
+            f"(columns {[i + 1 for i, n in enumerate(names) if n == dupes[0]]})"
+        )
     if len(names) == 1:
         header = head.splitlines()[0].decode("utf-8", errors="replace") if head else ""
         others = [d for d in _DELIMITERS if d != delimiter and d in header]
         if others:
-            raise DataError(f"{path}: the header {header[:60]!r} is one column with delimiter "
-                            f"{delimiter!r}; the file looks delimited by {others[0]!r} "
-                            "(set source.delimiter)")
+            raise DataError(
+                f"{path}: the header {header[:60]!r} is one column with delimiter "
+                f"{delimiter!r}; the file looks delimited by {others[0]!r} "
+                "(set source.delimiter)"
+            )
 
 
 def _bad_line_numbers(path: Path, spec: SourceSpec, delimiter: str) -> list[int]:
@@ -147,6 +170,23 @@ def _bad_line_numbers(path: Path, spec: SourceSpec, delimiter: str) -> list[int]
     return numbers
 
 
+def _stream_csv(path: Path, options: dict[str, Any], bad: list[Any]) -> pa.Table:
+    """Read block by block into one table: peak memory is the table plus one block, where a
+    one-shot read holds the file's parse buffers too (about 3x the table here). Column types
+    come from the first block; when a later block disagrees, read again in one shot so the
+    whole file decides the types."""
+    from pyarrow import csv as pacsv
+
+    try:
+        with pacsv.open_csv(path, **options) as reader:
+            return pa.Table.from_batches(list(reader), schema=reader.schema)
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc).lower():
+            raise
+    bad.clear()
+    return pacsv.read_csv(path, **options)
+
+
 def _read_csv(path: Path, spec: SourceSpec, report: ReadReport) -> pa.Table:
     from pyarrow import csv as pacsv
 
@@ -161,17 +201,21 @@ def _read_csv(path: Path, spec: SourceSpec, report: ReadReport) -> pa.Table:
         bad.append(row)
         return "skip"
 
+    options = {
+        "read_options": pacsv.ReadOptions(encoding=spec.encoding, block_size=_BLOCK_BYTES),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_bad_row),
+        # empty cells and NA/NaN/null markers are missing values in text columns too
+        "convert_options": pacsv.ConvertOptions(strings_can_be_null=True),
+    }
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding=spec.encoding),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_bad_row),
-        )
+        table = _stream_csv(path, options, bad)
     except pa.ArrowInvalid as exc:
         message = str(exc)
         if "UTF8" in message or "utf8" in message.lower():
-            raise DataError(f"{path}: {_first_bad_utf8_line(path, spec.encoding)} "
-                            "(set source.encoding, e.g. latin-1)") from None
+            raise DataError(
+                f"{path}: {_first_bad_utf8_line(path, spec.encoding)} "
+                "(set source.encoding, e.g. latin-1)"
+            ) from None
         if "Empty CSV file" in message:
             raise DataError(f"{path}: the file is empty") from None
         raise DataError(f"{path}: cannot parse as CSV: {message.splitlines()[0]}") from None
@@ -182,15 +226,19 @@ def _read_csv(path: Path, spec: SourceSpec, report: ReadReport) -> pa.Table:
         numbers = _bad_line_numbers(path, spec, delimiter)
         if spec.bad_lines == "error":
             row = bad[0]
-            raise DataError(f"{path}: line {numbers[0] if numbers else '?'} has "
-                            f"{row.actual_columns} fields, the header has {row.expected_columns} "
-                            f"({len(bad)} such line(s); set source.bad_lines: skip to skip and "
-                            "count them)")
+            raise DataError(
+                f"{path}: line {numbers[0] if numbers else '?'} has "
+                f"{row.actual_columns} fields, the header has {row.expected_columns} "
+                f"({len(bad)} such line(s); set source.bad_lines: skip to skip and "
+                "count them)"
+            )
         report.skipped_lines = numbers
     binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
     if binary:
-        raise DataError(f"{path}: column {binary[0]!r}, {_first_bad_utf8_line(path, spec.encoding)}"
-                        " (set source.encoding, e.g. latin-1)")
+        raise DataError(
+            f"{path}: column {binary[0]!r}, {_first_bad_utf8_line(path, spec.encoding)}"
+            " (set source.encoding, e.g. latin-1)"
+        )
     if table.num_rows == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
     return table
@@ -232,8 +280,11 @@ def _read_query(spec: SourceSpec) -> pa.Table:
             names = list(result.keys())
             while rows := result.fetchmany(spec.chunk_rows):
                 columns = list(zip(*rows, strict=True))
-                batches.append(pa.RecordBatch.from_arrays(
-                    [pa.array(list(values)) for values in columns], names=names))
+                batches.append(
+                    pa.RecordBatch.from_arrays(
+                        [pa.array(list(values)) for values in columns], names=names
+                    )
+                )
     except sa.exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DataError(f"query failed on {engine.url.render_as_string()}: {reason}") from None
@@ -266,8 +317,9 @@ def read_source(
             raise DataError(f"DataFrame: duplicate column name {dupes[0]!r}")
         table = pa.Table.from_pandas(source, preserve_index=False)
         return table, ReadReport("DataFrame", table.num_rows, table.num_columns)
-    spec = source if isinstance(source, SourceSpec) else SourceSpec(path=os.fspath(source),
-                                                                     **options)
+    spec = (
+        source if isinstance(source, SourceSpec) else SourceSpec(path=os.fspath(source), **options)
+    )
     report = ReadReport(spec.describe())
     table = _read_file(spec, report) if spec.path is not None else _read_query(spec)
     report.rows, report.columns = table.num_rows, table.num_columns

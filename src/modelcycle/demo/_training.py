@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from modelcycle._settings import HOME_DIR
 from modelcycle.tracking import ActiveRun, Client
 
 __all__ = ["DemoResult", "run_demo"]
@@ -27,7 +28,8 @@ class DemoResult:
     store_url: str
     artifacts_url: str
     points_logged: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    dataset_version: str = ""
+    reports: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -81,13 +83,6 @@ def _candidates(seed: int) -> list[_Candidate]:
     return result
 
 
-def _digest(*arrays: Any) -> str:
-    h = hashlib.sha256()
-    for array in arrays:
-        h.update(array.tobytes())
-    return h.hexdigest()
-
-
 def _staged(model: Any, x: Any) -> Iterator[Any]:
     estimator = model[-1] if hasattr(model, "steps") else model
     if hasattr(estimator, "staged_predict_proba"):
@@ -127,40 +122,66 @@ def _train_candidate(run: ActiveRun, cand: _Candidate, data: dict[str, Any]) -> 
     return {**metrics, "points": float(points + len(metrics))}
 
 
-def _load(seed: int) -> dict[str, Any]:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
+DATA_SPEC: dict[str, Any] = {
+    "schema": {
+        "target": {"kind": "categorical", "categories": ["0", "1"], "nullable": False},
+        "mean radius": {"kind": "numeric", "min": 0, "nullable": False},
+    },
+    "target": {"column": "target"},
+    "validation": {"min_rows": 100},
+    "cleaning": {"steps": [{"type": "duplicates"}, {"type": "missing", "strategy": "median"}]},
+    "split": {"method": "stratified", "train": 0.6, "validation": 0.2, "test": 0.2},
+}
 
-    bunch = load_breast_cancer()
-    x_train, x_val, y_train, y_val = train_test_split(
-        bunch.data, bunch.target, test_size=0.25, stratify=bunch.target, random_state=seed
-    )
+
+def _prepare(client: Client, seed: int, reports: Path) -> dict[str, Any]:
+    """The data stage on breast-cancer: validate, clean, profile, version, split."""
+    from sklearn.datasets import load_breast_cancer
+
+    from modelcycle.data import DataSpec, split
+    from modelcycle.data._profile_report import profile_report
+    from modelcycle.data._stage import build_version
+    from modelcycle.data._validation_report import validation_page
+
+    spec = DataSpec.model_validate({**DATA_SPEC, "split": {**DATA_SPEC["split"], "seed": seed}})
+    prepared = build_version(client, spec, "breast_cancer", load_breast_cancer(as_frame=True).frame)
+    validation_page(prepared.validation).write(reports / "validation.html")
+    profile_report(prepared.profile, "breast_cancer profile").write(reports / "profile.html")
+    frame = prepared.table.to_pandas()
+    parts = split(frame, spec.split, target="target")
+    features = [c for c in frame.columns if c != "target"]
+    x, y = frame[features].to_numpy(), frame["target"].to_numpy()
     return {
-        "x_train": x_train,
-        "x_val": x_val,
-        "y_train": y_train,
-        "y_val": y_val,
-        "features": list(bunch.feature_names),
-        "digest": _digest(bunch.data, bunch.target),
+        "x_train": x[parts.train],
+        "x_val": x[parts.validation],
+        "y_train": y[parts.train],
+        "y_val": y[parts.validation],
+        "features": features,
+        "version": prepared.version,
+        "rows": {
+            "train": len(parts.train),
+            "validation": len(parts.validation),
+            "test": len(parts.test),
+        },
     }
 
 
-def run_demo(client: Client, seed: int = 42, progress: bool = True) -> DemoResult:
-    """Train and track every candidate, pick the best by validation ROC-AUC."""
+def run_demo(
+    client: Client, seed: int = 42, progress: bool = True, reports: Path | None = None
+) -> DemoResult:
+    """Version the data, then train and track every candidate; the best has the highest
+    validation ROC-AUC. HTML reports go to ``reports`` (default ``./.modelcycle/reports``)."""
     from rich.progress import Progress
 
-    data = _load(seed)
+    reports = reports or Path(HOME_DIR) / "reports"
+    data = _prepare(client, seed, reports)
     candidates = _candidates(seed)
     results: dict[str, dict[str, float]] = {}
     with client.start_run(
         EXPERIMENT, name="model-selection", params={"seed": seed, "candidates": len(candidates)}
     ) as parent:
-        parent.log_input(
-            "sklearn.breast_cancer",
-            data["digest"],
-            source="sklearn.datasets.load_breast_cancer",
-            context="train+val",
-        )
+        parent.log_dataset(data["version"], context="train+validation")
+        parent.log_params({f"rows_{k}": v for k, v in data["rows"].items()})
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("training candidates", total=len(candidates))
             for cand in candidates:
@@ -168,12 +189,7 @@ def run_demo(client: Client, seed: int = 42, progress: bool = True) -> DemoResul
                 with parent.start_child(
                     cand.name, params=cand.params, tags={"family": cand.family}
                 ) as child:
-                    child.log_input(
-                        "sklearn.breast_cancer",
-                        data["digest"],
-                        source="sklearn.datasets.load_breast_cancer",
-                        context="train",
-                    )
+                    child.log_dataset(data["version"], context="train")
                     results[child.run_id] = _train_candidate(child, cand, data)
                 bar.advance(task)
         best = max(results, key=lambda rid: results[rid]["val_roc_auc"])
@@ -188,4 +204,9 @@ def run_demo(client: Client, seed: int = 42, progress: bool = True) -> DemoResul
         store_url=client.metadata.url,
         artifacts_url=client.artifacts_url,
         points_logged=int(sum(r["points"] for r in results.values())),
+        dataset_version=data["version"].ref,
+        reports={
+            "validation": str(reports / "validation.html"),
+            "profile": str(reports / "profile.html"),
+        },
     )

@@ -16,12 +16,14 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430;
 background:#f6f7f9}
 main{max-width:1100px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{font-size:15px;margin:16px 0 6px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+h3{font-size:15px;margin:16px 0 6px}
 .meta{color:#5b6575;font-size:12px}
 .verdict{padding:14px 16px;border-radius:8px;margin:16px 0;font-size:15px;font-weight:600}
 .verdict.ok{background:#e3f5e8;color:#14532d}.verdict.warn{background:#fff4d6;color:#713f12}
 .verdict.fail{background:#fde2e1;color:#7f1d1d}
 section{background:#fff;border:1px solid #e3e6ea;border-radius:8px;padding:12px 16px;margin:12px 0}
+section>h2{margin-top:2px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f3;vertical-align:top}
 th{background:#fafbfc;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}

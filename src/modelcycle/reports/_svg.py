@@ -16,8 +16,10 @@ def _fmt(value: float) -> str:
     if value == 0 or not math.isfinite(value):
         return str(value)
     magnitude = abs(value)
-    if magnitude >= 1e5 or magnitude < 1e-3:
+    if magnitude >= 1e7 or magnitude < 1e-3:
         return f"{value:.2e}"
+    if magnitude >= 1e4:
+        return f"{value:,.0f}"
     return f"{value:.4g}"
 
 

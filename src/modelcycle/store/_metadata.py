@@ -4,6 +4,7 @@
     store.experiments   # ExperimentRepository: named groups of runs
     store.runs          # RunRepository: life, params, tags, inputs, artifacts, search
     store.metrics       # MetricRepository: bulk point writes, histories
+    store.datasets      # DatasetRepository: immutable dataset versions
 
 Every repository shares one :class:`~modelcycle.store._db.Database` (engine, backend, schema
 revision); the facade holds no logic of its own.
@@ -12,6 +13,7 @@ revision); the facade holds no logic of its own.
 from __future__ import annotations
 
 from modelcycle._settings import resolve_store_url
+from modelcycle.store._datasets import DatasetRepository
 from modelcycle.store._db import Database
 from modelcycle.store._experiments import ExperimentRepository
 from modelcycle.store._metrics import MetricRepository
@@ -28,6 +30,7 @@ class MetadataStore:
         self.experiments = ExperimentRepository(self.db)
         self.runs = RunRepository(self.db)
         self.metrics = MetricRepository(self.db)
+        self.datasets = DatasetRepository(self.db)
 
     @property
     def url(self) -> str:

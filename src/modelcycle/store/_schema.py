@@ -16,7 +16,7 @@ import sqlalchemy as sa
 __all__ = ["HEAD_REVISION", "metadata"]
 
 #: The newest migration revision; a test checks it equals Alembic's head.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -119,4 +119,21 @@ run_artifacts = sa.Table(
     sa.Column("name", sa.String(1024), primary_key=True),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
+)
+
+# Revision 0003: immutable dataset versions (the Parquet snapshot lives in the artifact store).
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("version_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("columns", sa.Integer, nullable=False),
+    sa.Column("content_sha256", sa.String(64), nullable=False),
+    sa.Column("data_sha256", sa.String(64), nullable=False),
+    sa.Column("profile_sha256", sa.String(64), nullable=True),
+    sa.Column("schema_json", sa.Text, nullable=False),
+    sa.Column("lineage_json", sa.Text, nullable=False),
+    sa.Index(None, "name", "created_at"),
 )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from modelcycle.errors import invalid_value
 from modelcycle.store import PointRow, validate_artifact_name
 from modelcycle.store._validation import check_key, check_metric_value, check_step
-from modelcycle.types import ArtifactInfo, DatasetInput, Run, RunStatus
+from modelcycle.types import ArtifactInfo, DatasetInput, DatasetVersion, Run, RunStatus
 
 if TYPE_CHECKING:
     from modelcycle.tracking._client import Client
@@ -139,6 +139,10 @@ class ActiveRun:
         self.client.metadata.runs.log_input(
             self.run_id, DatasetInput(name, digest, source, context)
         )
+
+    def log_dataset(self, version: DatasetVersion, context: str = "") -> None:
+        """Record that this run used the dataset version ``version`` (e.g. context "train")."""
+        self.log_input(version.name, version.version_id, f"dataset:{version.ref}", context)
 
     # -- structure and life -----------------------------------------------------------------
     def start_child(

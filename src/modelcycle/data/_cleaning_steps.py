@@ -1,0 +1,480 @@
+"""The cleaning steps as estimators, and the :class:`Cleaner` that chains them.
+
+Each step config of a :class:`~modelcycle.data._cleaning.CleaningSpec` has an estimator here
+(the type coercer in :mod:`~modelcycle.data._cleaning_coerce`) whose keyword-only parameters
+are the config's fields, stored unchanged. Steps that learn statistics (imputation values,
+outlier bounds, an isolation forest) learn them in ``fit`` and keep them in attributes ending
+in ``_``: a pipeline fits them on the training split and applies exactly the same to
+validation, test and serving data.
+
+``transform`` returns a new frame (the input is never modified) and a
+:class:`~modelcycle.data._cleaning.StepReport`. The base class
+(:class:`~modelcycle.data._cleaning_base.CleaningStep`) counts rows itself
+(``rows_dropped = rows_in - rows_out``), so no step can drop a row uncounted; a step only says
+why. Everything is column-wise pandas/numpy: no Python loop ever runs per row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from modelcycle.data._cleaning import (
+    BaseStepConfig,
+    CleaningReport,
+    CleaningSpec,
+    CoerceConfig,
+    DuplicatesConfig,
+    MissingConfig,
+    OutliersConfig,
+    StepConfig,
+    StepReport,
+)
+from modelcycle.data._cleaning_base import CleaningStep, _check_columns, _rows
+from modelcycle.data._cleaning_coerce import TypeCoercer
+from modelcycle.data._schema import ColumnKind, infer_schema
+from modelcycle.errors import InvalidValueError, invalid_value
+
+__all__ = [
+    "Cleaner",
+    "CleaningStep",
+    "DuplicateRemover",
+    "MissingHandler",
+    "OutlierHandler",
+    "TypeCoercer",
+    "clean",
+    "step_for",
+]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly Python value from a numpy or pandas scalar."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    dtype = series.dtype
+    return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+
+
+def _numeric_columns(df: pd.DataFrame, candidates: list[str]) -> list[str]:
+    """The candidates whose kind is numeric or integer (so not ids, booleans or labels)."""
+    import pyarrow as pa
+
+    numeric = [c for c in candidates if _is_numeric(df[c])]
+    if not numeric:
+        return []
+    kinds = infer_schema(pa.Table.from_pandas(df[numeric], preserve_index=False)).kinds()
+    return [c for c in numeric if kinds[c] in (ColumnKind.NUMERIC, ColumnKind.INTEGER)]
+
+
+def _is_flag(values: pd.Series) -> bool:
+    """True for a column with at most two distinct values (0/1 flags, indicator columns)."""
+    low, high = values.min(), values.max()
+    return bool(((values == low) | (values == high) | values.isna()).all())
+
+
+def _check_numeric(df: pd.DataFrame, columns: list[str], setting: str, why: str) -> None:
+    for column in columns:
+        if not _is_numeric(df[column]):
+            raise invalid_value(
+                setting,
+                column,
+                f"column {column!r} is {df[column].dtype}, not numeric; {why} (coerce it first)",
+            )
+
+
+class DuplicateRemover(CleaningStep):
+    """Drop exact duplicate rows, or rows whose ``subset`` columns repeat an earlier key.
+
+    Nulls compare equal to nulls. Rows are first grouped by a 64-bit row hash and only rows
+    sharing a hash are compared exactly, which is several times faster than comparing every
+    row of a wide frame.
+    """
+
+    config_type = DuplicatesConfig
+
+    def __init__(
+        self, *, subset: list[str] | None = None, keep: Literal["first", "last"] = "first"
+    ) -> None:
+        self.subset = subset
+        self.keep = keep
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        _check_columns(df, self.subset or [], "duplicates.subset")
+        self.columns_ = list(self.subset) if self.subset else []
+
+    def _apply(self, df: pd.DataFrame, report: StepReport) -> pd.DataFrame:
+        columns = self.columns_ or list(df.columns)
+        _check_columns(df, columns, "duplicates.subset")
+        report.columns = columns
+        keys = df[columns]
+        candidates = pd.util.hash_pandas_object(keys, index=False).duplicated(keep=False)
+        candidates_array = candidates.to_numpy()
+        duplicated = np.zeros(len(df), dtype=bool)
+        if candidates_array.any():
+            exact = keys[candidates_array].duplicated(keep=self.keep)
+            duplicated[candidates_array] = exact.to_numpy()
+        report.reason = (
+            f"duplicate key ({', '.join(columns)}), kept the {self.keep}"
+            if self.columns_
+            else f"exact duplicate rows, kept the {self.keep}"
+        )
+        return _rows(df, ~duplicated)
+
+
+class MissingHandler(CleaningStep):
+    """Handle nulls in ``columns`` (None: every column with nulls in the fit frame).
+
+    ``drop_rows`` drops rows with a null in any of the columns (None: in any column);
+    ``drop_column`` drops the columns whose null share in the fit frame exceeds
+    ``max_null_share`` (default 0: any null); ``mean``/``median`` (numeric columns; None picks
+    the numeric ones), ``mode`` and ``constant`` fill nulls with a value learned from the fit
+    frame (or ``value``); a nullable integer column filled with a fraction becomes Float64.
+    ``indicator`` adds an int8 ``<col>_missing`` column (1 where the value was null) per
+    imputed or dropped column; indicator columns are fixed at fit, so every split gets the same.
+    """
+
+    config_type = MissingConfig
+
+    def __init__(
+        self,
+        *,
+        columns: list[str] | None = None,
+        strategy: Literal["drop_rows", "drop_column", "mean", "median", "mode", "constant"],
+        value: bool | float | str | None = None,
+        indicator: bool = False,
+        max_null_share: float | None = None,
+    ) -> None:
+        self.columns = columns
+        self.strategy = strategy
+        self.value = value
+        self.indicator = indicator
+        self.max_null_share = max_null_share
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        self.columns_ = self._resolve(df)
+        self.statistics_: dict[str, Any] = {}
+        self.drop_columns_: list[str] = []
+        if self.strategy == "drop_column":
+            shares = df[self.columns_].isna().mean()
+            limit = self.max_null_share or 0.0
+            self.drop_columns_ = [c for c in self.columns_ if shares[c] > limit]
+        elif self.strategy != "drop_rows":
+            self.statistics_ = self._learn(df)
+        flagged = self.drop_columns_ if self.strategy == "drop_column" else self.columns_
+        self.indicator_columns_ = list(flagged) if self.indicator else []
+
+    def _resolve(self, df: pd.DataFrame) -> list[str]:
+        if self.columns is not None:
+            _check_columns(df, self.columns, "missing.columns")
+            if self.strategy in ("mean", "median"):
+                _check_numeric(
+                    df, self.columns, "missing.columns", f"strategy {self.strategy} needs numbers"
+                )
+            return list(self.columns)
+        if self.strategy == "drop_rows":
+            return list(df.columns)
+        counts = df.isna().sum()
+        with_nulls = [c for c in df.columns if counts[c] > 0]
+        if self.strategy in ("mean", "median"):
+            return _numeric_columns(df, with_nulls)
+        return with_nulls
+
+    def _learn(self, df: pd.DataFrame) -> dict[str, Any]:
+        if not self.columns_:
+            return {}
+        frame = df[self.columns_]
+        learned: dict[str, Any]
+        if self.strategy == "mean":
+            learned = frame.mean().to_dict()
+        elif self.strategy == "median":
+            learned = frame.median().to_dict()
+        elif self.strategy == "mode":
+            learned = {c: _mode(frame[c]) for c in self.columns_}
+        else:
+            learned = {c: _constant_for(frame[c], self.value, c) for c in self.columns_}
+        for column, value in learned.items():
+            if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+                raise invalid_value(
+                    "missing.columns",
+                    column,
+                    f"the column has no values to learn a {self.strategy} from",
+                )
+        return learned
+
+    def _apply(self, df: pd.DataFrame, report: StepReport) -> pd.DataFrame:
+        _check_columns(df, self.columns_, "missing.columns")
+        report.columns = self.columns_
+        nulls = df[self.columns_].isna()
+        counts = {c: int(n) for c, n in nulls.sum().items() if n}
+        indicators = self._indicators(df, nulls)
+        if self.strategy == "drop_rows":
+            report.rows_flagged = counts
+            report.reason = f"null in {', '.join(counts) or 'the columns'}"
+            out = _rows(df, ~nulls.any(axis=1).to_numpy())
+        elif self.strategy == "drop_column":
+            report.columns_dropped = list(self.drop_columns_)
+            report.settings = {"max_null_share": self.max_null_share or 0.0}
+            out = df.drop(columns=self.drop_columns_)
+        else:
+            report.imputed = counts
+            report.fill_values = {c: _plain(self.statistics_[c]) for c in counts}
+            out = df.assign(**{c: _filled(df[c], self.statistics_[c]) for c in counts})
+        report.indicators_added = list(indicators)
+        return out.assign(**indicators) if indicators else out
+
+    def _indicators(self, df: pd.DataFrame, nulls: pd.DataFrame) -> dict[str, pd.Series]:
+        made = {}
+        for column in self.indicator_columns_:
+            name = f"{column}_missing"
+            if name in df.columns:
+                raise invalid_value("missing.indicator", name, "a column of that name exists")
+            made[name] = nulls[column].astype("int8")
+        return made
+
+
+def _mode(series: pd.Series) -> Any:
+    modes = series.mode(dropna=True)
+    return modes.iloc[0] if len(modes) else None
+
+
+def _constant_for(series: pd.Series, value: Any, column: str) -> Any:
+    """``value`` checked (and for dates parsed) against the column's type."""
+    dtype = series.dtype
+    setting = f"missing.value for column {column!r}"
+    if _is_numeric(series) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise invalid_value(setting, value, f"the column is numeric ({dtype})")
+    if pd.api.types.is_bool_dtype(dtype) and not isinstance(value, bool):
+        raise invalid_value(setting, value, "the column is boolean")
+    if isinstance(dtype, pd.StringDtype) and not isinstance(value, str):
+        raise invalid_value(setting, value, "the column holds strings: quote the value")
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        try:
+            if not isinstance(value, str):
+                raise TypeError(value)
+            return pd.Timestamp(value)
+        except (TypeError, ValueError):
+            raise invalid_value(setting, value, "the column holds dates: give ISO 8601") from None
+    return value
+
+
+def _filled(series: pd.Series, value: Any) -> pd.Series:
+    if pd.api.types.is_integer_dtype(series.dtype) and not float(value).is_integer():
+        series = series.astype("Float64")
+    if isinstance(series.dtype, pd.CategoricalDtype) and value not in series.cat.categories:
+        series = series.cat.add_categories([value])
+    return series.fillna(value)
+
+
+_DEFAULT_THRESHOLD: dict[str, float | str] = {"iqr": 1.5, "zscore": 3.0, "isolation_forest": "auto"}
+
+
+class OutlierHandler(CleaningStep):
+    """Clip or drop outlying values in ``columns``.
+
+    ``columns`` None means the columns of numeric or integer kind that are not two-valued
+    flags (an IQR of 0 would make every 1 of a mostly-0 flag an outlier); the report lists
+    the columns chosen.
+
+    ``iqr`` fences values outside ``[q1 - k*IQR, q3 + k*IQR]`` (``threshold`` k, default 1.5);
+    ``zscore`` outside ``mean ± k*std`` (k default 3.0, population std). Bounds come from the
+    fit frame. Integer columns are clipped to the nearest integers inside the bounds, so they
+    stay integers. ``isolation_forest`` drops the rows a seeded
+    :class:`sklearn.ensemble.IsolationForest` calls anomalous (``threshold`` is its
+    contamination, default ``"auto"``). Nulls are never outliers.
+    """
+
+    config_type = OutliersConfig
+
+    def __init__(
+        self,
+        *,
+        columns: list[str] | None = None,
+        method: Literal["iqr", "zscore", "isolation_forest"] = "iqr",
+        threshold: float | None = None,
+        action: Literal["clip", "drop"] = "clip",
+        seed: int = 0,
+    ) -> None:
+        self.columns = columns
+        self.method = method
+        self.threshold = threshold
+        self.action = action
+        self.seed = seed
+
+    def _fit(self, df: pd.DataFrame) -> None:
+        if self.columns is None:
+            numeric = _numeric_columns(df, list(df.columns))
+            self.columns_ = [c for c in numeric if not _is_flag(df[c])]
+        else:
+            _check_columns(df, self.columns, "outliers.columns")
+            _check_numeric(
+                df, self.columns, "outliers.columns", f"method {self.method} needs numbers"
+            )
+            self.columns_ = list(self.columns)
+        self.threshold_ = (
+            _DEFAULT_THRESHOLD[self.method] if self.threshold is None else self.threshold
+        )
+        self.bounds_: dict[str, tuple[float, float]] = {}
+        self.forest_: Any = None
+        if not self.columns_:
+            return
+        empty = [c for c, n in df[self.columns_].count().items() if n == 0]
+        if empty:
+            raise invalid_value("outliers.columns", empty[0], "the column has no values")
+        if self.method == "isolation_forest":
+            from sklearn.ensemble import IsolationForest
+
+            forest = IsolationForest(contamination=self.threshold_, random_state=self.seed)
+            self.forest_ = forest.fit(_matrix(df, self.columns_))
+        else:
+            self.bounds_ = self._bounds(df[self.columns_], float(self.threshold_))
+
+    def _bounds(self, frame: pd.DataFrame, k: float) -> dict[str, tuple[float, float]]:
+        if self.method == "iqr":
+            quartiles = frame.quantile([0.25, 0.75])
+            q1, q3 = quartiles.loc[0.25], quartiles.loc[0.75]
+            low, high = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
+        else:
+            mean, std = frame.mean(), frame.std(ddof=0)
+            low, high = mean - k * std, mean + k * std
+        return {c: (float(low[c]), float(high[c])) for c in frame.columns}
+
+    def _apply(self, df: pd.DataFrame, report: StepReport) -> pd.DataFrame:
+        _check_columns(df, self.columns_, "outliers.columns")
+        report.columns = list(self.columns_)
+        report.settings = {"threshold": self.threshold_}
+        if self.forest_ is not None:
+            report.reason = f"isolation forest anomaly (contamination {self.threshold_})"
+            if len(df) == 0:
+                return df
+            return _rows(df, self.forest_.predict(_matrix(df, self.columns_)) != -1)
+        report.bounds = {c: [low, high] for c, (low, high) in self.bounds_.items()}
+        if self.action == "clip":
+            return self._clip(df, report)
+        outside = {
+            c: _mask((df[c] < low) | (df[c] > high))
+            for c, (low, high) in self._typed_bounds(df).items()
+        }
+        report.rows_flagged = {c: int(m.sum()) for c, m in outside.items() if m.any()}
+        report.reason = f"outside the {self.method} bounds (threshold {self.threshold_})"
+        if not report.rows_flagged:
+            return df
+        return _rows(df, ~np.logical_or.reduce([outside[c] for c in report.rows_flagged]))
+
+    def _clip(self, df: pd.DataFrame, report: StepReport) -> pd.DataFrame:
+        changed = {}
+        for column, (low, high) in self._typed_bounds(df).items():
+            values = df[column]
+            below, above = int((values < low).sum()), int((values > high).sum())
+            if below or above:
+                report.clipped[column] = {"low": below, "high": above}
+                changed[column] = values.clip(low, high)
+        return df.assign(**changed) if changed else df
+
+    def _typed_bounds(self, df: pd.DataFrame) -> dict[str, tuple[float, float]]:
+        """The bounds, rounded inwards to integers for integer columns (which stay integers)."""
+        typed: dict[str, tuple[float, float]] = {}
+        for column, (low, high) in self.bounds_.items():
+            if pd.api.types.is_integer_dtype(df[column].dtype) and math.ceil(low) <= high:
+                typed[column] = (math.ceil(low), math.floor(high))
+            else:
+                typed[column] = (low, high)
+        return typed
+
+
+def _matrix(df: pd.DataFrame, columns: list[str]) -> np.ndarray[Any, Any]:
+    matrix: np.ndarray[Any, Any] = df[columns].to_numpy(dtype="float64", na_value=np.nan)
+    return matrix
+
+
+def _mask(flags: pd.Series) -> np.ndarray[Any, Any]:
+    """A plain boolean array; unknown (null) counts as False."""
+    return flags.to_numpy(dtype=bool, na_value=False)
+
+
+_STEPS: dict[type[BaseStepConfig], type[CleaningStep]] = {
+    DuplicatesConfig: DuplicateRemover,
+    MissingConfig: MissingHandler,
+    OutliersConfig: OutlierHandler,
+    CoerceConfig: TypeCoercer,
+}
+
+
+def step_for(config: StepConfig) -> CleaningStep:
+    """A fresh, unfitted estimator for one step config (looked up by the config's class)."""
+    return _STEPS[type(config)](**{k: v for k, v in config if k != "type"})
+
+
+class Cleaner:
+    """Chain the steps of a :class:`CleaningSpec`: fit on training data, transform any data.
+
+    Each step is fitted on the output of the steps before it, so statistics are learned from
+    the data as it will look when the step runs. ``transform`` applies the fitted steps
+    unchanged (a test frame is imputed with the training medians, clipped at the training
+    bounds).
+
+    >>> cleaner = Cleaner(CleaningSpec.from_dict({"steps": [{"type": "duplicates"}]}))
+    >>> cleaned, report = cleaner.fit_transform(pd.DataFrame({"a": [1, 1, 2]}))
+    >>> report.rows_dropped
+    1
+    """
+
+    def __init__(self, spec: CleaningSpec | Mapping[str, Any]) -> None:
+        self.spec = spec
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters, as given."""
+        return {"spec": self.spec}
+
+    def fit(self, df: pd.DataFrame) -> Cleaner:
+        """Fit every step on ``df`` as transformed by the steps before it."""
+        self.fit_transform(df)
+        return self
+
+    def fit_transform(self, df: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+        """Fit on ``df`` and return it cleaned, in one pass."""
+        spec = (
+            self.spec if isinstance(self.spec, CleaningSpec) else CleaningSpec.from_dict(self.spec)
+        )
+        self.spec_ = spec
+        self.steps_ = [step_for(config) for config in spec.steps]
+        return self._run(df, fitting=True)
+
+    def transform(self, df: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+        """Apply the fitted steps to ``df`` (left unchanged) and report what changed."""
+        if not hasattr(self, "steps_"):
+            raise InvalidValueError("Cleaner is not fitted: call fit(df) first")
+        return self._run(df, fitting=False)
+
+    def _run(self, df: pd.DataFrame, *, fitting: bool) -> tuple[pd.DataFrame, CleaningReport]:
+        current, reports = df, []
+        for index, (config, step) in enumerate(zip(self.spec_.steps, self.steps_, strict=True)):
+            try:
+                if fitting:
+                    step.fit(current)
+                current, report = step.transform(current)
+            except InvalidValueError as exc:
+                raise type(exc)(f"cleaning steps[{index}] ({config.type}): {exc.message}") from None
+            reports.append(report)
+        out = current if current is not df else df.copy(deep=False)
+        return out, CleaningReport(
+            rows_in=len(df),
+            rows_out=len(out),
+            columns_in=df.shape[1],
+            columns_out=out.shape[1],
+            steps=reports,
+        )
+
+
+def clean(
+    df: pd.DataFrame, spec: CleaningSpec | Mapping[str, Any]
+) -> tuple[pd.DataFrame, CleaningReport]:
+    """Fit the spec's steps on ``df`` and apply them to it: ``Cleaner(spec).fit_transform(df)``."""
+    return Cleaner(spec).fit_transform(df)
