@@ -135,14 +135,13 @@ def _column_kind(name: str, column: pa.ChunkedArray, rows: int) -> ColumnKind:
         return ColumnKind.NUMERIC
     if pa.types.is_dictionary(kind):
         return ColumnKind.CATEGORICAL
-    distinct = _distinct(column)
     if pa.types.is_integer(kind):
         valid = rows - column.null_count
-        if valid > 20 and distinct == valid and _ID_NAME.search(name):
+        if valid > 20 and _ID_NAME.search(name) and _distinct(column) == valid:
             return ColumnKind.ID
         return ColumnKind.INTEGER
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _string_kind(name, column, rows, distinct)
+        return _string_kind(name, column, rows, _distinct(column))
     return ColumnKind.TEXT
 
 
@@ -152,7 +151,11 @@ def infer_schema(table: pa.Table, declared: Schema | None = None) -> Schema:
     Nothing is constrained by inference alone (every column nullable, no ranges): constraints
     come from the declared schema.
     """
+    known = declared.columns if declared is not None else {}
     columns: dict[str, Any] = {}
     for name in table.column_names:
-        columns[name] = ColumnSchema(kind=_column_kind(name, table[name], table.num_rows))
+        if name in known:  # declared: no need to look at the values
+            columns[name] = known[name]
+        else:
+            columns[name] = ColumnSchema(kind=_column_kind(name, table[name], table.num_rows))
     return Schema(columns=columns).merged_with(declared)
