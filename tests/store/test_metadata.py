@@ -202,3 +202,11 @@ def test_invalid_keys_are_refused(store: MetadataStore, key: str) -> None:
 def test_limit_must_be_positive(store: MetadataStore) -> None:
     with pytest.raises(InvalidValueError, match="for limit"):
         store.runs.search(limit=0)
+
+
+def test_step_cache_keeps_the_first_outputs_per_key(store: MetadataStore) -> None:
+    run_id = _run(store)
+    assert store.steps.get("k" * 64) is None
+    store.steps.put("k" * 64, "data", {"dataset": "iris@abc"}, run_id)
+    store.steps.put("k" * 64, "data", {"dataset": "iris@other"}, None)  # first writer wins
+    assert store.steps.get("k" * 64) == {"dataset": "iris@abc", "run_id": run_id}

@@ -5,6 +5,7 @@
     store.runs          # RunRepository: life, params, tags, inputs, artifacts, search
     store.metrics       # MetricRepository: bulk point writes, histories
     store.datasets      # DatasetRepository: immutable dataset versions
+    store.steps         # StepCacheRepository: outputs of pipeline steps by cache key
 
 Every repository shares one :class:`~modelcycle.store._db.Database` (engine, backend, schema
 revision); the facade holds no logic of its own.
@@ -18,6 +19,7 @@ from modelcycle.store._db import Database
 from modelcycle.store._experiments import ExperimentRepository
 from modelcycle.store._metrics import MetricRepository
 from modelcycle.store._runs import RunRepository
+from modelcycle.store._steps import StepCacheRepository
 
 __all__ = ["MetadataStore", "open_metadata_store"]
 
@@ -31,6 +33,7 @@ class MetadataStore:
         self.runs = RunRepository(self.db)
         self.metrics = MetricRepository(self.db)
         self.datasets = DatasetRepository(self.db)
+        self.steps = StepCacheRepository(self.db)
 
     @property
     def url(self) -> str:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 __all__ = ["HEAD_REVISION", "metadata"]
 
 #: The newest migration revision; a test checks it equals Alembic's head.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -136,4 +136,15 @@ dataset_versions = sa.Table(
     sa.Column("schema_json", sa.Text, nullable=False),
     sa.Column("lineage_json", sa.Text, nullable=False),
     sa.Index(None, "name", "created_at"),
+)
+
+# Revision 0004: outputs of pipeline steps, keyed by a hash of code version, config and inputs.
+step_cache = sa.Table(
+    "step_cache",
+    metadata,
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("step", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("outputs_json", sa.Text, nullable=False),
 )
