@@ -71,6 +71,7 @@ def _truncate(url: str) -> None:
     with engine.begin() as conn:
         if sa.inspect(conn).has_table("runs"):
             conn.exec_driver_sql(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS optuna CASCADE")  # tuning studies
     engine.dispose()
 
 
@@ -107,6 +108,7 @@ def empty_store_url(store_url: str) -> str:
         engine = sa.create_engine(store_url)
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS optuna CASCADE")
             conn.exec_driver_sql("CREATE SCHEMA public")
         engine.dispose()
     return store_url

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,38 +14,38 @@ from modelcycle.types import RunStatus
 PROCESSES = 4
 POINTS = 5_000
 
+_WORKER = """
+import sys, time
+from pathlib import Path
+from modelcycle.tracking import Client
 
-def _log_from_a_process(store_url: str, artifacts: str, worker: int, barrier: Any) -> None:
-    barrier.wait(timeout=60)  # all processes start writing together
-    client = Client(store_url, artifacts, batch_size=500, flush_interval=0.01)
-    with (
-        client,
-        client.start_run("shared", name=f"worker-{worker}", params={"worker": worker}) as run,
-    ):
-        for step in range(POINTS // 2):
-            run.log_metric("loss", 1.0 / (step + 1), step=step)
-        for step in range(POINTS // 4):
-            run.log_metrics({"a": float(step), "b": float(worker)}, step=step)
+store, artifacts, worker, go, points = sys.argv[1:6]
+worker, points = int(worker), int(points)
+while not Path(go).exists():  # all processes start writing together
+    time.sleep(0.005)
+client = Client(store, artifacts, batch_size=500, flush_interval=0.01)
+with client, client.start_run("shared", name=f"worker-{worker}", params={"worker": worker}) as run:
+    for step in range(points // 2):
+        run.log_metric("loss", 1.0 / (step + 1), step=step)
+    for step in range(points // 4):
+        run.log_metrics({"a": float(step), "b": float(worker)}, step=step)
+"""
 
 
 @pytest.mark.slow
 def test_four_processes_logging_at_once_lose_no_point(store_url: str, tmp_path: Path) -> None:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES)
+    go = tmp_path / "go"
+    artifacts = str(tmp_path / "artifacts")
     workers = [
-        context.Process(
-            target=_log_from_a_process,
-            args=(store_url, str(tmp_path / "artifacts"), worker, barrier),
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, store_url, artifacts, str(i), str(go), str(POINTS)]
         )
-        for worker in range(PROCESSES)
+        for i in range(PROCESSES)
     ]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(timeout=180)
-    assert [process.exitcode for process in workers] == [0] * PROCESSES
+    go.touch()
+    assert [worker.wait(timeout=180) for worker in workers] == [0] * PROCESSES
 
-    with Client(store_url, str(tmp_path / "artifacts")) as client:
+    with Client(store_url, artifacts) as client:
         runs = client.runs.list(experiment="shared", limit=None)
         assert sorted(run.name for run in runs) == [f"worker-{i}" for i in range(PROCESSES)]
         assert {run.status for run in runs} == {RunStatus.FINISHED}

@@ -9,6 +9,7 @@ from modelcycle.cli import (  # noqa: F401  (registers the commands)
     _data_version,
     _demo,
     _experiments,
+    _run,
     _runs,
 )
 from modelcycle.cli._app import app, main

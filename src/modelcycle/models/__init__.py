@@ -2,5 +2,17 @@
 
 from modelcycle.models._base import FamilyInfo, ModelFamily, Task
 from modelcycle.models._catalog import families, get_family, register
+from modelcycle.models._selection import Choice, Constraints, Selection, select
 
-__all__ = ["FamilyInfo", "ModelFamily", "Task", "families", "get_family", "register"]
+__all__ = [
+    "Choice",
+    "Constraints",
+    "FamilyInfo",
+    "ModelFamily",
+    "Selection",
+    "Task",
+    "families",
+    "get_family",
+    "register",
+    "select",
+]

@@ -16,12 +16,16 @@ from modelcycle.models._params import check_params
 
 __all__ = ["LinearFamily"]
 
-_CLASSIFIER = {"C", "penalty", "l1_ratio", "max_iter", "class_weight"}
+_CLASSIFIER = {"C", "l1_ratio", "max_iter", "class_weight"}
 _REGRESSOR = {"alpha", "l1_ratio", "max_iter"}
 
 
 class LinearFamily(ModelFamily):
-    """LogisticRegression for classification, ElasticNet (Ridge when l1_ratio=0) for regression."""
+    """LogisticRegression for classification, ElasticNet (Ridge when l1_ratio=0) for regression.
+
+    Regularization: ``C`` (classification, inverse strength) or ``alpha`` (regression), and
+    ``l1_ratio`` from 0 (L2, the default) to 1 (L1).
+    """
 
     info = FamilyInfo(
         name="linear",
@@ -41,11 +45,8 @@ class LinearFamily(ModelFamily):
 
             chosen = check_params(self.info.name, params, _CLASSIFIER)
             chosen.setdefault("max_iter", 2000)
-            if chosen.get("penalty") == "elasticnet":
+            if chosen.get("l1_ratio", 0.0) > 0.0:  # 0 = ridge (L2), 1 = lasso (L1), between: both
                 chosen.setdefault("solver", "saga")
-                chosen.setdefault("l1_ratio", 0.5)
-            elif chosen.get("penalty") == "l1":
-                chosen.setdefault("solver", "liblinear")
             return LogisticRegression(random_state=seed, **chosen)
         chosen = check_params(self.info.name, params, _REGRESSOR)
         if chosen.get("l1_ratio", 0.0) == 0.0:

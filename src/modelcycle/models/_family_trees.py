@@ -61,7 +61,10 @@ class DecisionTreeFamily(ModelFamily):
 
     def build(self, task: Task, params: Mapping[str, Any], seed: int) -> Any:
         """DecisionTreeClassifier or DecisionTreeRegressor with the family defaults."""
-        chosen = {**self.info.defaults, **check_params(self.info.name, params, _allowed(_TREE, task))}
+        chosen = {
+            **self.info.defaults,
+            **check_params(self.info.name, params, _allowed(_TREE, task)),
+        }
         if task.is_classification:
             from sklearn.tree import DecisionTreeClassifier
 
@@ -87,8 +90,8 @@ class RandomForestFamily(ModelFamily):
         title="Random forest",
         tasks=frozenset(Task),
         handles_missing=True,
-        latency_us_per_row=30.0,
-        size_kb=3000.0,
+        latency_us_per_row=10.0,
+        size_kb=6000.0,
         min_rows=50,
         notes="robust with little tuning; large on disk (fully grown trees); handles NaN natively",
         defaults={"n_estimators": 100, "n_jobs": 1},

@@ -47,6 +47,9 @@ def file_digest(path: str | Path) -> str:
 
 def step_key(step: str, code: str, config: Any, inputs: dict[str, str]) -> str:
     """The cache key of ``step`` with this code version, config and input hashes."""
-    canonical = json.dumps({"step": step, "code": code, "config": config, "inputs": inputs},
-                           sort_keys=True, default=str)
+    canonical = json.dumps(
+        {"step": step, "code": code, "config": config, "inputs": inputs},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -3,6 +3,10 @@
     version: 1
     name: penguins
     data: {...}            # see modelcycle.data.DataSpec
+    model:                 # optional: train after the data stage
+      constraints: {interpretable: false, max_latency_us_per_row: 50}
+      tune: {trials: 20}
+      cv: {folds: 5, method: stratified}
 
 ``load_spec`` reads YAML and reports the first problem as ``FILE:LINE: key.path: why``.
 """
@@ -16,12 +20,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelcycle._yamlspec import load_model
 from modelcycle.data._spec import DataSpec
+from modelcycle.models._selection import Constraints
+from modelcycle.training._spec import TrainSpec
 
-__all__ = ["PipelineSpec", "load_spec"]
+__all__ = ["ModelSpec", "PipelineSpec", "load_spec"]
+
+
+class ModelSpec(TrainSpec):
+    """The ``model:`` section: how candidates are chosen (constraints, or named in
+    ``candidates``) and how they are trained, tuned and cross-validated."""
+
+    constraints: Constraints = Field(default_factory=Constraints)
+
+    def train_spec(self) -> TrainSpec:
+        """The training part alone."""
+        return TrainSpec.model_validate(self.model_dump(exclude={"constraints"}))
 
 
 class PipelineSpec(BaseModel):
-    """A whole pipeline: today its name and its data stage."""
+    """A whole pipeline: its name, its data stage and (optionally) its model stage."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -29,6 +46,7 @@ class PipelineSpec(BaseModel):
     name: str = "pipeline"
     description: str = ""
     data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec | None = None
 
 
 def load_spec(path: str | Path) -> PipelineSpec:

@@ -1,0 +1,68 @@
+"""``modelcycle run PIPELINE.yaml``: the data stage then training, recorded in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelcycle.cli._app import app, state
+from modelcycle.cli._format import emit_json, fmt_number, print_table
+
+
+@app.command("run")
+def run_command(
+    spec: Annotated[Path, typer.Argument(help="The pipeline spec (YAML).")],
+    source: Annotated[
+        str | None, typer.Option("--source", help="Data file overriding data.source.path.")
+    ] = None,
+    explain_selection: Annotated[
+        bool,
+        typer.Option(
+            "--explain-selection",
+            help="Say which model families would be trained "
+            "and why each was chosen or excluded, then stop.",
+        ),
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every step.")] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Run the pipeline: read, validate, clean, profile and version the data, then select,
+    tune, cross-validate and train model candidates; unchanged steps are cache hits."""
+    import optuna
+
+    from modelcycle.pipeline import load_spec
+    from modelcycle.pipeline._runner import plan_selection, run_pipeline
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are runs; no INFO per trial
+    pipeline = load_spec(spec)
+    if explain_selection:
+        selection = plan_selection(pipeline, source)
+        if json:
+            emit_json(selection.to_dict())
+        else:
+            typer.echo(selection.explain())
+        return
+    with state.client() as client:
+        result = run_pipeline(
+            pipeline, client, source=source, spec_path=spec, use_cache=not no_cache
+        )
+    if json:
+        emit_json(result.to_dict())
+        return
+    print_table(
+        f"pipeline run {result.run_id[:8]}",
+        ["step", "cache", "seconds"],
+        [[s.name, s.cache, f"{s.seconds:.2f}"] for s in result.steps],
+    )
+    if result.candidates:
+        name = result.candidates[0]["objective"]
+        rows = [
+            [c["family"], c["run_id"][:8], fmt_number(c["metrics"][name])]
+            for c in result.candidates
+        ]
+        print_table(f"candidates (validation {name})", ["family", "run", name], rows)
+    typer.echo(f"dataset version: {result.dataset_version}")
+    if result.best is not None:
+        typer.echo(f"best: {result.best['family']} (run {result.best['run_id'][:8]})")
