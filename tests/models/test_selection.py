@@ -83,15 +83,16 @@ def test_text_family_is_excluded_without_a_text_column() -> None:
 
 def test_text_only_data_keeps_the_text_family_and_excludes_tabular_ones() -> None:
     selection = select(Task.MULTICLASS, 5_000, TEXT)
-    assert selection.candidates == ["tfidf_linear"]
+    assert selection.candidates == ["transformer", "tfidf_linear"]
     assert _reasons(selection, "lightgbm") == [
         "excluded: needs tabular input, the data has no tabular feature column (only text)"
     ]
 
 
 def test_text_and_tabular_columns_allow_both_kinds_of_family() -> None:
-    selection = select(Task.BINARY, 5_000, {**TABULAR, **TEXT}, Constraints(max_candidates=5))
-    assert sorted(selection.candidates) == sorted([*TABULAR_FAMILIES, "tfidf_linear"])
+    selection = select(Task.BINARY, 5_000, {**TABULAR, **TEXT}, Constraints(max_candidates=10))
+    expected = [*TABULAR_FAMILIES, "mlp", "tfidf_linear", "transformer"]
+    assert sorted(selection.candidates) == sorted(expected)
 
 
 def test_interpretability_keeps_only_interpretable_families() -> None:
@@ -111,14 +112,14 @@ def test_latency_limit_excludes_slower_families() -> None:
         selection, "lightgbm"
     )
     assert "random_forest" not in selection.candidates
-    assert selection.candidates == ["linear", "decision_tree"]
+    assert selection.candidates == ["mlp", "linear", "decision_tree"]
 
 
 def test_size_limit_excludes_larger_families() -> None:
     selection = select(Task.BINARY, 5_000, TABULAR, Constraints(max_size_kb=500))
     size = _info("random_forest").size_kb
     assert _reasons(selection, "random_forest") == [f"excluded: typical size {size:g} kB > max 500"]
-    assert selection.candidates == ["lightgbm", "linear", "decision_tree"]
+    assert selection.candidates == ["lightgbm", "mlp", "linear", "decision_tree"]
     assert f"chosen: typical size {_info('lightgbm').size_kb:g} kB <= max 500" in _reasons(
         selection, "lightgbm"
     )
@@ -162,7 +163,7 @@ def test_candidates_beyond_the_cap_are_excluded_with_their_rank() -> None:
     selection = select(Task.BINARY, 20_000, TABULAR, Constraints(max_candidates=2))
     assert selection.candidates == ["lightgbm", "random_forest"]
     assert _reasons(selection, "decision_tree") == [
-        "excluded: eligible but ranked 4 of 4; only the top 2 are proposed "
+        "excluded: eligible but ranked 5 of 5; only the top 2 are proposed "
         "(name it in the spec's candidates to train it)"
     ]
 
@@ -206,8 +207,14 @@ def test_unknown_family_name_lists_the_known_ones(field: str) -> None:
         select(Task.BINARY, 5_000, TABULAR, constraints)
 
 
-def test_image_families_need_declared_image_inputs() -> None:
+def test_image_inputs_select_the_cnn_and_nothing_tabular() -> None:
     selection = select(Task.MULTICLASS, 1_797, {}, inputs=["image"])
+    assert selection.candidates == ["cnn"]
+    assert "excluded: needs tabular input" in _reasons(selection, "lightgbm")[0]
+
+
+def test_no_suitable_family_is_said_plainly() -> None:
+    selection = select(Task.REGRESSION, 1_797, {}, inputs=["image"])
     assert selection.candidates == []
     assert "No family can be trained" in selection.explain()
 

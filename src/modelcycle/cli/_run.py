@@ -26,12 +26,20 @@ def run_command(
         ),
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every step.")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor", help="local (default), local:N, ray, or ray://HOST:PORT", metavar="TEXT"
+        ),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Run the pipeline: read, validate, clean, profile and version the data, then select,
-    tune, cross-validate and train model candidates; unchanged steps are cache hits."""
+    tune, cross-validate and train model candidates; unchanged steps are cache hits.
+    Tuning workers and cross-validation folds run in parallel on --executor."""
     import optuna
 
+    from modelcycle.executors import open_executor
     from modelcycle.pipeline import load_spec
     from modelcycle.pipeline._runner import plan_selection, run_pipeline
 
@@ -44,9 +52,14 @@ def run_command(
         else:
             typer.echo(selection.explain())
         return
-    with state.client() as client:
+    with state.client() as client, open_executor(executor) as workers:
         result = run_pipeline(
-            pipeline, client, source=source, spec_path=spec, use_cache=not no_cache
+            pipeline,
+            client,
+            source=source,
+            spec_path=spec,
+            use_cache=not no_cache,
+            executor=workers,
         )
     if json:
         emit_json(result.to_dict())

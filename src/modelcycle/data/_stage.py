@@ -20,7 +20,7 @@ from modelcycle.data._schema import Schema, infer_schema
 from modelcycle.data._sources import ReadReport, SourceSpec, read_source
 from modelcycle.data._spec import DataSpec
 from modelcycle.data._validation import ValidationReport, validate
-from modelcycle.data._versions import content_digest, create_version
+from modelcycle.data._versions import content_digest, create_version, version_id_for
 from modelcycle.errors import DataError, invalid_value
 from modelcycle.types import DatasetVersion
 
@@ -28,10 +28,13 @@ if TYPE_CHECKING:
     from modelcycle.tracking import Client
 
 __all__ = [
+    "CleanedData",
     "PreparedDataset",
     "build_version",
+    "clean_data",
     "load_table",
     "reference_schema",
+    "store_version",
     "target_spec",
     "validate_table",
     "write_table",
@@ -109,13 +112,27 @@ class PreparedDataset:
         }
 
 
-def build_version(
-    client: Client, spec: DataSpec, name: str, source: str | None = None, *, force: bool = False
-) -> PreparedDataset:
-    """Read, validate, clean, profile and store a dataset version (idempotent).
+@dataclass
+class CleanedData:
+    """The data stage up to cleaning: what training needs, before anything is stored."""
 
-    Refuses (DataError) when an error-level validation check fails, unless ``force``.
-    """
+    raw: pa.Table
+    table: pa.Table
+    read: ReadReport
+    validation: ValidationReport
+    cleaning: CleaningReport | None
+    input_digest: str
+
+    def version_id(self, spec: DataSpec) -> str:
+        """The id the dataset version of this data will have (known before it is stored)."""
+        return version_id_for(self.input_digest, spec.steps())
+
+
+def clean_data(
+    spec: DataSpec, source: str | Any | None = None, *, force: bool = False
+) -> CleanedData:
+    """Read, validate and clean; refuses (DataError) when an error-level validation check
+    fails, unless ``force``."""
     from modelcycle.data._cleaning_steps import clean
 
     table, read = load_table(spec, source)
@@ -132,29 +149,49 @@ def build_version(
     if spec.cleaning.steps:
         frame, cleaning = clean(table.to_pandas(), spec.cleaning)
         cleaned = pa.Table.from_pandas(frame, preserve_index=False)
-    schema = infer_schema(cleaned, spec.declared_schema)
-    profile = profile_table(cleaned, schema)
+    return CleanedData(table, cleaned, read, validation, cleaning, content_digest(table))
+
+
+def store_version(client: Client, spec: DataSpec, name: str, data: CleanedData) -> PreparedDataset:
+    """Profile the cleaned data and store it as a dataset version (idempotent)."""
+    schema = infer_schema(data.table, spec.declared_schema)
+    profile = profile_table(data.table, schema)
     lineage = {
-        "source": read.to_dict(),
+        "source": data.read.to_dict(),
         "query": getattr(spec.source, "query", None),
         "validation": {
-            "passed": validation.passed,
-            "errors": len(validation.errors),
-            "warnings": len(validation.warnings),
+            "passed": data.validation.passed,
+            "errors": len(data.validation.errors),
+            "warnings": len(data.validation.warnings),
         },
-        "cleaning": None if cleaning is None else cleaning.to_dict(),
+        "cleaning": None if data.cleaning is None else data.cleaning.to_dict(),
     }
     version = create_version(
         client,
         name,
-        cleaned,
-        input_digest=content_digest(table),
+        data.table,
+        input_digest=data.input_digest,
         steps=spec.steps(),
         schema=schema.model_dump(mode="json"),
         lineage=lineage,
         profile=profile.to_dict(),
     )
-    return PreparedDataset(version, cleaned, read, validation, cleaning, profile)
+    return PreparedDataset(version, data.table, data.read, data.validation, data.cleaning, profile)
+
+
+def build_version(
+    client: Client,
+    spec: DataSpec,
+    name: str,
+    source: str | Any | None = None,
+    *,
+    force: bool = False,
+) -> PreparedDataset:
+    """Read, validate, clean, profile and store a dataset version (idempotent).
+
+    Refuses (DataError) when an error-level validation check fails, unless ``force``.
+    """
+    return store_version(client, spec, name, clean_data(spec, source, force=force))
 
 
 def target_spec(spec: DataSpec) -> TargetSpec:

@@ -6,4 +6,7 @@ from modelcycle.models import _family_linear  # noqa: F401
 from modelcycle.models import _family_trees  # noqa: F401
 from modelcycle.models import _family_lightgbm  # noqa: F401
 from modelcycle.models import _family_text  # noqa: F401
+from modelcycle.models import _family_mlp  # noqa: F401
+from modelcycle.models import _family_cnn  # noqa: F401
+from modelcycle.models import _family_transformer  # noqa: F401
 # isort: on

@@ -12,11 +12,16 @@ Every step is a tag on the pipeline run (``step.data = hit|miss`` ...) and the r
 dataset version it used; candidates are child runs. A cache hit reuses the recorded outputs:
 for training, the metrics and the run that produced them (the fitted model itself is packaged
 by the registry, a later stage). Evaluation and registration hook in after ``train``.
+
+With an executor of more than one worker (``--executor local:4``, ``ray``, ``ray://HOST:PORT``)
+tuning workers share one study in parallel and cross-validation folds run in parallel; without
+one (or with one worker) every trial and fold runs in this process, one after another.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,9 +33,10 @@ from modelcycle.pipeline._spec import ModelSpec, PipelineSpec
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelcycle import executors
     from modelcycle.models import Selection
     from modelcycle.tracking import ActiveRun, Client
-    from modelcycle.training import TrainData
+    from modelcycle.training import CandidateSpec, TrainData, TrainSpec, TuneResult
     from modelcycle.types import DatasetVersion
 
 __all__ = [
@@ -82,11 +88,35 @@ class PipelineResult:
         }
 
 
+@dataclass
+class _Data:
+    """The data step's result; the version may still be being stored in the background."""
+
+    table: Any
+    version_id: str
+    report: StepReport
+    version: DatasetVersion | None = None
+    pending: Future[Any] | None = None
+    cache_key: str | None = None
+
+    def finish(self, client: Client) -> DatasetVersion:
+        """The stored version (waiting for the background store when there is one)."""
+        if self.version is None:
+            assert self.pending is not None  # set by _data_step whenever version is not
+            self.version = self.pending.result().version
+            if self.cache_key is not None:
+                client.metadata.steps.put(self.cache_key, "data", {"dataset": self.version.ref})
+            self.report.outputs = {"dataset": self.version.ref, "rows": self.version.rows}
+        return self.version
+
+
 def _data_step(
-    client: Client, spec: PipelineSpec, source: str | None, use_cache: bool
-) -> tuple[DatasetVersion, Any, StepReport]:
+    client: Client, spec: PipelineSpec, source: str | None, use_cache: bool, pool: Executor
+) -> _Data:
+    """Load the data; on a miss, clean it now and store the version in the background (the
+    snapshot, digest and profile overlap with training, which mostly runs outside the GIL)."""
     from modelcycle.data import load_version
-    from modelcycle.data._stage import build_version
+    from modelcycle.data._stage import clean_data, store_version
 
     started = time.perf_counter()
     path = source or (spec.data.source.path if spec.data.source else None)
@@ -100,16 +130,12 @@ def _data_step(
             report = StepReport(
                 "data", "hit", time.perf_counter() - started, {"dataset": version.ref}
             )
-            return version, table, report
-    prepared = build_version(client, spec.data, spec.name, source)
-    if key is not None:
-        client.metadata.steps.put(key, "data", {"dataset": prepared.version.ref})
-    outputs = {"dataset": prepared.version.ref, "rows": prepared.version.rows}
-    state = "miss" if key is not None else "off"
-    return (
-        prepared.version,
-        prepared.table,
-        StepReport("data", state, time.perf_counter() - started, outputs),
+            return _Data(table, version.version_id, report, version=version)
+    cleaned = clean_data(spec.data, source)
+    pending = pool.submit(store_version, client, spec.data, spec.name, cleaned)
+    report = StepReport("data", "miss" if key else "off", time.perf_counter() - started)
+    return _Data(
+        cleaned.table, cleaned.version_id(spec.data), report, pending=pending, cache_key=key
     )
 
 
@@ -161,16 +187,48 @@ def plan_selection(spec: PipelineSpec, source: str | None = None) -> Selection:
     return explain_selection(spec, _train_data(spec, table))
 
 
+def _tune(
+    client: Client,
+    run: ActiveRun,
+    experiment: str,
+    candidate: CandidateSpec,
+    data: TrainData,
+    train_spec: TrainSpec,
+    executor: executors.Executor | None,
+) -> TuneResult:
+    """Tune in this process, or on the executor's workers sharing one study."""
+    from modelcycle.training import tune
+    from modelcycle.training._parallel import tune_parallel
+
+    name = f"tune-{candidate.family}"
+    if executor is None or executor.workers == 1:
+        return tune(
+            client, candidate, data, train_spec, parent=run, experiment=experiment, name=name
+        )
+    urls = client.store_url, client.artifacts_url
+    return tune_parallel(
+        *urls,
+        candidate,
+        data,
+        train_spec,
+        executor,
+        parent_run_id=run.run_id,
+        experiment=experiment,
+        name=name,
+    )
+
+
 def _train_one(
     client: Client,
     run: ActiveRun,
     spec: PipelineSpec,
     data: TrainData,
     family: str,
-    version: DatasetVersion,
+    version_id: str,
     use_cache: bool,
+    executor: executors.Executor | None = None,
 ) -> tuple[dict[str, Any], str]:
-    from modelcycle.training import CandidateSpec, cross_validate, train_candidate, tune
+    from modelcycle.training import CandidateSpec, cross_validate, train_candidate
 
     model = spec.model or ModelSpec()
     named = {c.family: c for c in model.candidates}
@@ -182,7 +240,7 @@ def _train_one(
         "split": spec.data.split.model_dump(mode="json"),
         "preprocessing": spec.data.preprocessing.model_dump(mode="json"),
     }
-    key = step_key("train", code_version(*_TRAIN_CODE), config, {"dataset": version.version_id})
+    key = step_key("train", code_version(*_TRAIN_CODE), config, {"dataset": version_id})
     if use_cache:
         hit = client.metadata.steps.get(key)
         if hit is not None:
@@ -190,15 +248,7 @@ def _train_one(
     params = dict(candidate.params)
     outputs: dict[str, Any] = {"family": family}
     if train_spec.tune is not None:
-        tuned = tune(
-            client,
-            candidate,
-            data,
-            train_spec,
-            parent=run,
-            experiment=spec.name,
-            name=f"tune-{family}",
-        )
+        tuned = _tune(client, run, spec.name, candidate, data, train_spec, executor)
         params = tuned.best_params
         outputs["tuning"] = tuned.to_dict()
     if train_spec.cv is not None:
@@ -211,6 +261,7 @@ def _train_one(
             parent=run,
             experiment=spec.name,
             name=f"cv-{family}",
+            map_fn=map if executor is None else executor.map,
         )
         outputs["cv"] = {"mean": checked.mean, "std": checked.std}
     result = train_candidate(
@@ -228,20 +279,29 @@ def run_pipeline(
     source: str | None = None,
     spec_path: str | Path | None = None,
     use_cache: bool = True,
+    executor: executors.Executor | None = None,
 ) -> PipelineResult:
-    """Run the data stage and (when the spec has ``model:``) training; see the module docstring."""
-    with client.start_run(
-        spec.name, name=f"pipeline:{spec.name}", tags={"kind": "pipeline"}
-    ) as run:
+    """Run the data stage and (when the spec has ``model:``) training; see the module docstring.
+
+    ``executor`` runs tuning workers and cross-validation folds in parallel; the caller opens
+    and closes it (``open_executor``). None runs them in this process.
+    """
+    with (
+        client.start_run(spec.name, name=f"pipeline:{spec.name}", tags={"kind": "pipeline"}) as run,
+        ThreadPoolExecutor(1, thread_name_prefix="modelcycle-version") as pool,
+    ):
         if spec_path is not None:
             run.log_artifact(spec_path, name="pipeline.yaml")
-        version, table, data_report = _data_step(client, spec, source, use_cache)
+        data = _data_step(client, spec, source, use_cache, pool)
+        result = PipelineResult(run.run_id, "", [data.report], {}, [], None)
+        try:
+            if spec.model is not None:
+                _training(client, run, spec, data, use_cache, result, executor)
+        finally:
+            version = data.finish(client)
         run.log_dataset(version, context="pipeline")
-        steps = [data_report]
-        result = PipelineResult(run.run_id, version.ref, steps, {}, [], None)
-        if spec.model is not None:
-            _training(client, run, spec, table, version, use_cache, result)
-        run.set_tags({f"step.{step.name}": step.cache for step in steps})
+        result.dataset_version = version.ref
+        run.set_tags({f"step.{step.name}": step.cache for step in result.steps})
     return result
 
 
@@ -249,13 +309,13 @@ def _training(
     client: Client,
     run: ActiveRun,
     spec: PipelineSpec,
-    table: Any,
-    version: DatasetVersion,
+    loaded: _Data,
     use_cache: bool,
     result: PipelineResult,
+    executor: executors.Executor | None = None,
 ) -> None:
     started = time.perf_counter()
-    data = _train_data(spec, table)
+    data = _train_data(spec, loaded.table)
     result.steps.append(
         StepReport(
             "split",
@@ -277,7 +337,9 @@ def _training(
     run.log_text(selection.explain(), "selection.txt")
     for family in selection.candidates:
         started = time.perf_counter()
-        outputs, state = _train_one(client, run, spec, data, family, version, use_cache)
+        outputs, state = _train_one(
+            client, run, spec, data, family, loaded.version_id, use_cache, executor
+        )
         result.candidates.append(outputs)
         result.steps.append(
             StepReport(

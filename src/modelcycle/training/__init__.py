@@ -26,6 +26,7 @@ from modelcycle.training._cv import (
 from modelcycle.training._data import TrainData
 from modelcycle.training._fit import TrainResult, train_candidate
 from modelcycle.training._metrics import METRICS, Metric, infer_task, metric_names, objective, score
+from modelcycle.training._parallel import TuneJob, run_tune_worker, tune_parallel
 from modelcycle.training._spec import CandidateSpec, CVSpec, ParamSpace, TrainSpec, TuneSpec
 from modelcycle.training._study import OPTUNA_SCHEMA, OPTUNA_SQLITE_FILE, study_storage
 from modelcycle.training._tuning import TuneResult, study_name_for, tune
@@ -45,6 +46,7 @@ __all__ = [
     "TrainData",
     "TrainResult",
     "TrainSpec",
+    "TuneJob",
     "TuneResult",
     "TuneSpec",
     "cross_validate",
@@ -53,9 +55,11 @@ __all__ = [
     "metric_names",
     "objective",
     "run_fold",
+    "run_tune_worker",
     "score",
     "study_name_for",
     "study_storage",
     "train_candidate",
     "tune",
+    "tune_parallel",
 ]

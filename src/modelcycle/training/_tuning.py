@@ -237,11 +237,21 @@ def _log_result(run: ActiveRun, result: TuneResult) -> None:
     run.log_text(json.dumps(result.best_params, indent=2, default=str), "best_params.json")
 
 
-def _optimize(study: Any, trial: _Objective, settings: TuneSpec, bar: Progress, label: str) -> None:
-    """Run the trials still missing from the study's total, in ``n_jobs`` threads."""
+def _optimize(
+    study: Any,
+    trial: _Objective,
+    settings: TuneSpec,
+    bar: Progress,
+    label: str,
+    share: int | None = None,
+) -> None:
+    """Run the trials still missing from the study's total (at most ``share`` of them, when
+    several workers split the total), in ``n_jobs`` threads."""
     import optuna
 
     remaining = settings.trials - _finished(study)
+    if share is not None:
+        remaining = min(share, remaining)
     if remaining <= 0:
         return
     counter = bar.add_task(f"tuning {label}", total=remaining)
@@ -277,8 +287,12 @@ def tune(
     experiment: str = "default",
     name: str | None = None,
     progress: bool = False,
+    share: int | None = None,
 ) -> TuneResult:
     """Tune ``candidate`` with ``spec.tune`` (default ``TuneSpec()``); see the module docstring.
+
+    ``share`` caps how many trials this call runs: parallel workers each get a share of the
+    remaining total, so the study ends with exactly ``trials`` finished trials.
 
     Runs are handled as in :func:`train_candidate`: with a client a tuning run is started (a
     child of ``parent`` when given); with an active run, the trials are its children.
@@ -306,7 +320,7 @@ def tune(
         run.log_params({**described.params, **settings.model_dump(exclude={"study_name"})})
         fixed = spec.model_copy(update={"task": task.value})  # every trial: the same task
         trial = _Objective(run, family, described, data, fixed, task, goal)
-        _optimize(study, trial, settings, bar, family.info.name)
+        _optimize(study, trial, settings, bar, family.info.name, share)
         result = _result(run, study, family.info.name, goal)
         _log_result(run, result)
         return result

@@ -1,0 +1,156 @@
+"""Training overhead: ``modelcycle run`` with one LightGBM candidate against plain LightGBM code.
+
+Why: a pipeline tool earns its place only if its bookkeeping (validation, profile, dataset
+version, tracked per-iteration metrics, step records) costs little next to the training itself.
+Target (issue 4): at most 15% overhead end to end on a 100,000-row data set.
+
+Both sides run as a user would run them, each as a fresh process, timed from start to exit
+(interpreter start and imports included on both sides):
+
+- plain: a script that reads the CSV with pandas, splits it 70/15/15 stratified, fits
+  ``LGBMClassifier`` with an eval set and early stopping, and prints the validation ROC-AUC;
+- modelcycle: ``modelcycle run pipeline.yaml --no-cache`` with the same split, the same
+  LightGBM parameters and early stopping, on a fresh store (data stage: read, validate,
+  profile, version; then the tracked training with every iteration's metrics logged).
+
+The data: 100,000 rows x 20 numeric columns, binary target from a seeded nonlinear rule.
+
+    .venv/bin/python benchmarks/training.py            # exit 1 when the target is missed
+    .venv/bin/python benchmarks/training.py --rows 20000 --repeat 1 --no-check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET = 0.15
+PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31}
+
+PLAIN = """
+import sys
+import pandas as pd
+from lightgbm import LGBMClassifier, early_stopping
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+frame = pd.read_csv(sys.argv[1])
+y = frame.pop("target")
+x_train, x_rest, y_train, y_rest = train_test_split(frame, y, test_size=0.3, stratify=y,
+                                                    random_state=42)
+x_val, x_test, y_val, y_test = train_test_split(x_rest, y_rest, test_size=0.5, stratify=y_rest,
+                                                random_state=42)
+model = LGBMClassifier(n_estimators=300, learning_rate=0.05, num_leaves=31, n_jobs=1,
+                       random_state=42, verbose=-1)
+stop = early_stopping(20, verbose=False)
+model.fit(x_train, y_train, eval_set=[(x_val, y_val)], callbacks=[stop])
+print(roc_auc_score(y_val, model.predict_proba(x_val)[:, 1]))
+"""
+
+SPEC = """
+version: 1
+name: bench
+data:
+  source: {{path: {path}}}
+  target: {{column: target}}
+  split: {{method: stratified, train: 0.7, validation: 0.15, test: 0.15, seed: 42}}
+  preprocessing: {{scaling: none}}
+model:
+  candidates:
+    - family: lightgbm
+      params: {params}
+  early_stopping_rounds: 20
+"""
+
+
+def generate(path: Path, rows: int, seed: int = 11) -> None:
+    """100k x 20 numeric features and a binary target from a nonlinear rule (seeded)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 20))
+    logit = x[:, 0] * x[:, 1] + np.sin(x[:, 2] * 2) + 0.5 * x[:, 3] ** 2 - 0.5 + x[:, 4]
+    target = (logit + rng.normal(scale=0.8, size=rows) > 0).astype(int)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(20)]).assign(target=target)
+    frame.to_csv(path, index=False)
+
+
+def _timed(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{command[:3]} failed:\n{done.stderr[-3000:]}")
+    return elapsed
+
+
+def main() -> None:
+    """Time both sides ``--repeat`` times (alternating) and print the median overhead."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-check", action="store_true", help="Print only; always exit 0.")
+    parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
+    args = parser.parse_args()
+    cli = str(Path(sys.executable).with_name("modelcycle"))
+    plain_s, ours_s = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        data = root / "data.csv"
+        generate(data, args.rows)
+        (root / "plain.py").write_text(PLAIN)
+        (root / "pipeline.yaml").write_text(SPEC.format(path=data, params=json.dumps(PARAMS)))
+        for round_ in range(args.repeat):
+            store = f"sqlite:///{root / f'store{round_}' / 'm.db'}"
+            plain_s.append(_timed([sys.executable, "plain.py", str(data)], root))
+            ours_s.append(
+                _timed(
+                    [
+                        cli,
+                        "--store",
+                        store,
+                        "--artifacts",
+                        str(root / f"a{round_}"),
+                        "run",
+                        "pipeline.yaml",
+                        "--no-cache",
+                    ],
+                    root,
+                )
+            )
+    plain, ours = statistics.median(plain_s), statistics.median(ours_s)
+    overhead = ours / plain - 1
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "rows": args.rows,
+                    "plain_s": plain_s,
+                    "modelcycle_s": ours_s,
+                    "overhead": overhead,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"{args.rows:,} rows x 20 columns, LightGBM {PARAMS}, median of {args.repeat}")
+        for label, median, runs in (
+            ("plain LightGBM script", plain, plain_s),
+            ("modelcycle run", ours, ours_s),
+        ):
+            shown = ", ".join(f"{t:.2f}" for t in runs)
+            print(f"{label:22} {median:.2f} s  (runs: {shown})")
+        print(f"overhead: {overhead:+.1%} (target <= {TARGET:.0%})")
+    if overhead > TARGET and not args.no_check:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
