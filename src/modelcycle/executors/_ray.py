@@ -54,8 +54,7 @@ def _probe(address: str) -> None:
     if not sep or not host or not port.isdigit():
         raise invalid_value("executor", address, "a Ray address is HOST:PORT or ray://HOST:PORT")
     try:
-        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
-            pass
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
     except OSError as exc:
         raise StoreUnavailableError(f"cannot reach the Ray cluster at {address}: {exc}") from None
 
