@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,37 @@ def test_four_processes_logging_at_once_lose_no_point(store_url: str, tmp_path: 
         for run in runs:
             assert run.metrics["loss"] == 1.0 / (POINTS // 2)
             assert run.metrics["b"] == float(run.params["worker"])
+
+
+_OPENER = """
+import sys, time
+from pathlib import Path
+from modelcycle.store import MetadataStore
+
+store, go = sys.argv[1:3]
+while not Path(go).exists():
+    time.sleep(0.001)
+opened = MetadataStore(store)
+opened.experiments.get_or_create("first-open")
+opened.close()
+"""
+
+
+@pytest.mark.slow
+def test_many_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Opening a new store waits for a writer that holds the file (up to the busy timeout)
+    instead of failing with "database is locked", and six openers racing on it all succeed."""
+    path = tmp_path / "fresh" / "modelcycle.db"
+    path.parent.mkdir()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # a rollback-journal writer holds the new file
+    go = tmp_path / "go"
+    openers = [
+        subprocess.Popen([sys.executable, "-c", _OPENER, f"sqlite:///{path}", str(go)])
+        for _ in range(6)
+    ]
+    go.touch()
+    time.sleep(1.0)
+    holder.execute("COMMIT")
+    holder.close()
+    assert [opener.wait(timeout=120) for opener in openers] == [0] * 6
