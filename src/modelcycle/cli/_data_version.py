@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -81,6 +81,16 @@ labels_app = typer.Typer(
 data_app.add_typer(labels_app, name="labels")
 
 
+def _labeling_input(spec: Path, source: str) -> tuple[Any, Any]:
+    """The spec's target and SOURCE as a DataFrame (what both label commands start from)."""
+    from modelcycle.data._stage import load_table, target_spec
+    from modelcycle.pipeline import load_spec
+
+    data = load_spec(spec).data
+    table, _ = load_table(data, source)
+    return target_spec(data), table.to_pandas()
+
+
 @labels_app.command("export")
 def labels_export(
     source: SourceArg,
@@ -90,13 +100,9 @@ def labels_export(
 ) -> None:
     """Write the rows without a target value to a CSV with row ids and an empty label column."""
     from modelcycle.data._labeling import export_unlabeled
-    from modelcycle.data._stage import load_table, target_spec
-    from modelcycle.pipeline import load_spec
 
-    data = load_spec(spec).data
-    target = target_spec(data)
-    table, _ = load_table(data, source)
-    count = export_unlabeled(table.to_pandas(), target.output, output, target.id_column)
+    target, frame = _labeling_input(spec, source)
+    count = export_unlabeled(frame, target.output, output, target.id_column)
     if json:
         emit_json({"exported": count, "path": str(output)})
     else:
@@ -113,13 +119,10 @@ def labels_import(
 ) -> None:
     """Merge annotated labels into SOURCE by row id; conflicts are reported, never applied."""
     from modelcycle.data._labeling import merge_labels
-    from modelcycle.data._stage import load_table, target_spec, write_table
-    from modelcycle.pipeline import load_spec
+    from modelcycle.data._stage import write_table
 
-    data = load_spec(spec).data
-    target = target_spec(data)
-    table, _ = load_table(data, source)
-    merged, report = merge_labels(table.to_pandas(), labels, target.output, target.id_column)
+    target, frame = _labeling_input(spec, source)
+    merged, report = merge_labels(frame, labels, target.output, target.id_column)
     write_table(merged, output)
     if json:
         emit_json({**report.to_dict(), "path": str(output)})

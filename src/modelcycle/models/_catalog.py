@@ -21,8 +21,9 @@ def register(family: ModelFamily) -> ModelFamily:
 
 
 def _load() -> None:
-    if not _FAMILIES:
-        from modelcycle.models import _families  # noqa: F401  (registers the families)
+    # Always import: a family module imported on its own registers only itself, so an
+    # empty-registry check would leave the catalog half loaded. Re-imports are free.
+    from modelcycle.models import _families  # noqa: F401  (registers the families)
 
 
 def families() -> list[ModelFamily]:

@@ -22,7 +22,7 @@ import numpy as np
 from modelcycle.errors import DataError
 from modelcycle.models._base import FamilyInfo, Task
 from modelcycle.models._catalog import register
-from modelcycle.models._params import check_params
+from modelcycle.models._params import check_params, init_params
 from modelcycle.models._torch_common import TorchEstimator, TorchFamily
 
 __all__ = ["CNNEstimator", "CNNFamily"]
@@ -112,17 +112,7 @@ class CNNEstimator(TorchEstimator):
         return nn.Sequential(features, nn.Dropout(self.dropout), nn.Linear(flat, n_outputs))
 
 
-_PARAMS = {
-    "image_shape",
-    "channels",
-    "dropout",
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "checkpoint_dir",
-    "progress",
-}
+_PARAMS = init_params(CNNEstimator)
 
 
 class CNNFamily(TorchFamily):

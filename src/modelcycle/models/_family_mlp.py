@@ -16,7 +16,7 @@ import numpy as np
 
 from modelcycle.models._base import FamilyInfo, Task
 from modelcycle.models._catalog import register
-from modelcycle.models._params import check_params
+from modelcycle.models._params import check_params, init_params
 from modelcycle.models._torch_common import TorchEstimator, TorchFamily
 
 __all__ = ["MLPEstimator", "MLPFamily"]
@@ -75,16 +75,7 @@ class MLPEstimator(TorchEstimator):
         return nn.Sequential(*layers)
 
 
-_PARAMS = {
-    "hidden_layer_sizes",
-    "dropout",
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "checkpoint_dir",
-    "progress",
-}
+_PARAMS = init_params(MLPEstimator)
 
 
 class MLPFamily(TorchFamily):

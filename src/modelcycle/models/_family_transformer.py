@@ -24,7 +24,7 @@ from typing import Any
 from modelcycle.models._base import FamilyInfo, Task
 from modelcycle.models._catalog import register
 from modelcycle.models._family_text import documents
-from modelcycle.models._params import check_params
+from modelcycle.models._params import check_params, init_params
 from modelcycle.models._torch_common import TORCH_MISSING, TorchEstimator, TorchFamily
 
 __all__ = ["TransformerEstimator", "TransformerFamily", "encoder_path"]
@@ -131,18 +131,7 @@ class TransformerEstimator(TorchEstimator):
         return [{"params": encoder}, head] if encoder else [head]
 
 
-_PARAMS = {
-    "max_length",
-    "train_layers",
-    "dropout",
-    "epochs",
-    "batch_size",
-    "lr",
-    "head_lr_factor",
-    "weight_decay",
-    "checkpoint_dir",
-    "progress",
-}
+_PARAMS = init_params(TransformerEstimator)
 
 
 class TransformerFamily(TorchFamily):

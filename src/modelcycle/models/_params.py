@@ -7,7 +7,7 @@ from typing import Any
 
 from modelcycle.errors import invalid_value
 
-__all__ = ["check_params"]
+__all__ = ["check_params", "init_params"]
 
 
 def check_params(family: str, params: Mapping[str, Any], allowed: Iterable[str]) -> dict[str, Any]:
@@ -21,3 +21,12 @@ def check_params(family: str, params: Mapping[str, Any], allowed: Iterable[str])
             f"not accepted; known: {', '.join(sorted(known))}",
         )
     return dict(params)
+
+
+def init_params(estimator: type, exclude: Iterable[str] = ("task", "seed")) -> set[str]:
+    """The keyword hyperparameters ``estimator.__init__`` takes (minus those the family sets
+    itself): the one list of what a family accepts, so it cannot drift from the estimator."""
+    import inspect
+
+    names = set(inspect.signature(estimator.__init__).parameters) - {"self"}  # type: ignore[misc]
+    return names - set(exclude)

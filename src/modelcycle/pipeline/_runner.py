@@ -90,24 +90,29 @@ class PipelineResult:
 
 @dataclass
 class _Data:
-    """The data step's result; the version may still be being stored in the background."""
+    """The data step's result; ``stored`` yields the dataset version once it is stored
+    (at once on a cache hit, after the background store on a miss)."""
 
     table: Any
     version_id: str
     report: StepReport
-    version: DatasetVersion | None = None
-    pending: Future[Any] | None = None
+    stored: Future[DatasetVersion]
     cache_key: str | None = None
 
     def finish(self, client: Client) -> DatasetVersion:
         """The stored version (waiting for the background store when there is one)."""
-        if self.version is None:
-            assert self.pending is not None  # set by _data_step whenever version is not
-            self.version = self.pending.result().version
+        version = self.stored.result()
+        if self.report.cache != "hit":
             if self.cache_key is not None:
-                client.metadata.steps.put(self.cache_key, "data", {"dataset": self.version.ref})
-            self.report.outputs = {"dataset": self.version.ref, "rows": self.version.rows}
-        return self.version
+                client.metadata.steps.put(self.cache_key, "data", {"dataset": version.ref})
+            self.report.outputs = {"dataset": version.ref, "rows": version.rows}
+        return version
+
+
+def _store(client: Client, spec: PipelineSpec, cleaned: Any) -> DatasetVersion:
+    from modelcycle.data._stage import store_version
+
+    return store_version(client, spec.data, spec.name, cleaned).version
 
 
 def _data_step(
@@ -116,7 +121,7 @@ def _data_step(
     """Load the data; on a miss, clean it now and store the version in the background (the
     snapshot, digest and profile overlap with training, which mostly runs outside the GIL)."""
     from modelcycle.data import load_version
-    from modelcycle.data._stage import clean_data, store_version
+    from modelcycle.data._stage import clean_data
 
     started = time.perf_counter()
     path = source or (spec.data.source.path if spec.data.source else None)
@@ -130,17 +135,17 @@ def _data_step(
             report = StepReport(
                 "data", "hit", time.perf_counter() - started, {"dataset": version.ref}
             )
-            return _Data(table, version.version_id, report, version=version)
+            done: Future[DatasetVersion] = Future()
+            done.set_result(version)
+            return _Data(table, version.version_id, report, done)
     cleaned = clean_data(spec.data, source)
-    pending = pool.submit(store_version, client, spec.data, spec.name, cleaned)
+    stored = pool.submit(_store, client, spec, cleaned)
     report = StepReport("data", "miss" if key else "off", time.perf_counter() - started)
-    return _Data(
-        cleaned.table, cleaned.version_id(spec.data), report, pending=pending, cache_key=key
-    )
+    return _Data(cleaned.table, cleaned.version_id(spec.data), report, stored, key)
 
 
 def _train_data(spec: PipelineSpec, table: Any) -> TrainData:
-    from modelcycle.data import Schema
+    from modelcycle.data import infer_schema
     from modelcycle.training import TrainData
 
     if spec.data.target is None:
@@ -150,7 +155,7 @@ def _train_data(spec: PipelineSpec, table: Any) -> TrainData:
         frame,
         spec.data.target.output,
         spec.data.split,
-        schema=Schema(columns=dict(spec.data.schema_)),
+        schema=infer_schema(table, spec.data.declared_schema),  # on Arrow: no round trip
         preprocessing=spec.data.preprocessing,
     )
 

@@ -32,6 +32,15 @@ Part = Literal["train", "validation"]
 _Positions = np.ndarray[Any, np.dtype[np.intp]]
 
 
+def _full_schema(frame: pd.DataFrame, schema: Schema | None) -> Schema:
+    """``schema`` when it already covers every column, else inferred (``schema`` overriding)."""
+    if schema is not None and all(name in schema.columns for name in frame.columns):
+        return Schema(columns={str(name): schema.columns[name] for name in frame.columns})
+    import pyarrow as pa
+
+    return infer_schema(pa.Table.from_pandas(frame, preserve_index=False), schema)
+
+
 @dataclass(frozen=True, eq=False)
 class TrainData:
     """A frame, its target, its schema and split, and the preprocessing the model carries.
@@ -58,16 +67,13 @@ class TrainData:
     ) -> TrainData:
         """Split ``frame`` by ``split_spec`` (default: random 70/15/15) and infer its schema
         (``schema`` overrides the inferred kinds column by column)."""
-        import pyarrow as pa
-
         if target not in frame.columns:
             raise invalid_value("target", target, "no such column in the data")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
         return cls(
             frame=frame.reset_index(drop=True),
             target=target,
             splits=split(frame, split_spec or SplitSpec(), target),
-            schema=infer_schema(table, schema),
+            schema=_full_schema(frame, schema),
             preprocessing=preprocessing or PreprocessingSpec(),
         )
 
