@@ -104,7 +104,8 @@ class Runs:
     def history(self, run_id: str, key: str) -> builtins.list[MetricPoint]:
         """Every point of the metric ``key`` of a run, by step."""
         self._client.flush()
-        return self._client.metadata.metrics.history(self.show(run_id).run_id, key)
+        full_id = self._client.metadata.runs.resolve_id(run_id)  # no need to load the run
+        return self._client.metadata.metrics.history(full_id, key)
 
     def compare(self, run_ids: Sequence[str]) -> RunComparison:
         """Params and latest metrics of several runs, side by side."""
