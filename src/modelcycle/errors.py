@@ -12,6 +12,7 @@ and exits with :data:`EXIT_CODE`; the server answers with :func:`http_status` of
     ├── NotFoundError                NOT_FOUND       404   unknown run, experiment, artifact
     ├── AlreadyExistsError           ALREADY_EXISTS  409   a name that is taken
     ├── ConflictError                CONFLICT        409   a write that contradicts a stored record
+    ├── GateFailedError              GATE_FAILED     409   a model that fails its quality gates
     ├── StoreUnavailableError        STORE_UNAVAILABLE 503 a store that cannot be opened or written
     └── IntegrityError               INTEGRITY       500   stored bytes whose hash does not match
 
@@ -29,6 +30,7 @@ __all__ = [
     "ConflictError",
     "DataError",
     "FilterSyntaxError",
+    "GateFailedError",
     "IntegrityError",
     "InvalidValueError",
     "ModelcycleError",
@@ -99,6 +101,13 @@ class ConflictError(ModelcycleError):
     code = "CONFLICT"
 
 
+class GateFailedError(ModelcycleError):
+    """A model failed one or more quality gates of its evaluation, so it may not be
+    registered or promoted; the message lists each failed gate, its threshold and the value."""
+
+    code = "GATE_FAILED"
+
+
 class StoreUnavailableError(ModelcycleError):
     """A metadata or artifact store cannot be opened, read or written."""
 
@@ -119,6 +128,7 @@ _HTTP_STATUS = {
     NotFoundError.code: 404,
     AlreadyExistsError.code: 409,
     ConflictError.code: 409,
+    GateFailedError.code: 409,
     StoreUnavailableError.code: 503,
     IntegrityError.code: 500,
 }

@@ -52,6 +52,7 @@ def test_run_versions_data_and_trains_named_candidates_as_child_runs(
         "select",
         "train.linear",
         "train.decision_tree",
+        "evaluate",
     ]
     assert {c["family"] for c in result.candidates} == {"linear", "decision_tree"}
     assert result.best is not None and result.best["family"] == "linear"
@@ -64,7 +65,12 @@ def test_run_versions_data_and_trains_named_candidates_as_child_runs(
     pipeline_run = client.runs.show(result.run_id)
     assert pipeline_run.tags["step.data"] == "miss"
     assert pipeline_run.inputs[0].digest == result.dataset_version.split("@")[1]
-    assert {a.name for a in pipeline_run.artifacts} == {"pipeline.yaml", "selection.txt"}
+    assert {a.name for a in pipeline_run.artifacts} == {
+        "pipeline.yaml",
+        "selection.txt",
+        "evaluation.html",
+        "evaluation.json",
+    }
 
 
 def test_unchanged_steps_are_cache_hits_and_changes_recompute(
@@ -77,13 +83,19 @@ def test_unchanged_steps_are_cache_hits_and_changes_recompute(
         "data": "hit",
         "train.linear": "hit",
         "train.decision_tree": "hit",
+        "evaluate": "hit",
     }
     assert again.best == first.best
     assert client.runs.show(again.run_id).tags["step.train.linear"] == "hit"
     (project / "pipeline.yaml").write_text(SPEC.replace("C: 0.5", "C: 2.0"))
     changed = run_pipeline(load_spec(project / "pipeline.yaml"), client)
     states = {s.name: s.cache for s in changed.steps if s.cache != "off"}
-    assert states == {"data": "hit", "train.linear": "miss", "train.decision_tree": "hit"}
+    assert states == {
+        "data": "hit",
+        "train.linear": "miss",
+        "train.decision_tree": "hit",
+        "evaluate": "miss",  # a new model is a new exam
+    }
     assert run_pipeline(spec, client, use_cache=False).steps[0].cache == "off"
 
 

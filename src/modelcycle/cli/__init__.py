@@ -8,6 +8,7 @@ from modelcycle.cli import (  # noqa: F401  (registers the commands)
     _data_validate,
     _data_version,
     _demo,
+    _evaluate,
     _experiments,
     _run,
     _runs,

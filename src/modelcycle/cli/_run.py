@@ -32,19 +32,25 @@ def run_command(
             "--executor", help="local (default), local:N, ray, or ray://HOST:PORT", metavar="TEXT"
         ),
     ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option("--reports", help="Folder for the evaluation reports.", metavar="DIR"),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Run the pipeline: read, validate, clean, profile and version the data, then select,
-    tune, cross-validate and train model candidates; unchanged steps are cache hits.
+    tune, cross-validate and train model candidates, then evaluate the best one on the test
+    rows against the spec's gates (exit 1 when they fail); unchanged steps are cache hits.
     Tuning workers and cross-validation folds run in parallel on --executor."""
-    import optuna
-
     from modelcycle.executors import open_executor
     from modelcycle.pipeline import load_spec
     from modelcycle.pipeline._runner import plan_selection, run_pipeline
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are runs; no INFO per trial
     pipeline = load_spec(spec)
+    if pipeline.model is not None and pipeline.model.tune is not None:
+        import optuna  # only a tuning pays for importing it
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are runs: no INFO each
     if explain_selection:
         selection = plan_selection(pipeline, source)
         if json:
@@ -60,6 +66,7 @@ def run_command(
             spec_path=spec,
             use_cache=not no_cache,
             executor=workers,
+            report_dir=reports,
         )
     if json:
         emit_json(result.to_dict())
@@ -79,3 +86,6 @@ def run_command(
     typer.echo(f"dataset version: {result.dataset_version}")
     if result.best is not None:
         typer.echo(f"best: {result.best['family']} (run {result.best['run_id'][:8]})")
+    if result.evaluation is not None:
+        verdicts = "; ".join(result.evaluation["verdicts"])
+        typer.echo(f"evaluation: {verdicts}; report: {result.evaluation['reports'][0]}")

@@ -6,12 +6,18 @@
     select    candidates from the task, the data and the spec's constraints (or named ones)
     train     per candidate: tuning when asked, cross-validation when asked, then the final
               training on the training split, measured on the validation split (cached by the
-              dataset version, the candidate and the training spec)
+              dataset version, the candidate and the training spec); the fitted model is
+              saved in the candidate's run in the background
+    evaluate  the best candidate's exam on the test split (see ``_evaluation``): metrics with
+              intervals, fairness, explanations, robustness, speed; an HTML report; gates
+              (cached by the model's run, the dataset version and the evaluation spec)
 
 Every step is a tag on the pipeline run (``step.data = hit|miss`` ...) and the run records the
 dataset version it used; candidates are child runs. A cache hit reuses the recorded outputs:
-for training, the metrics and the run that produced them (the fitted model itself is packaged
-by the registry, a later stage). Evaluation and registration hook in after ``train``.
+for training, the metrics and the run that produced them, whose saved model evaluation
+loads. When no candidate passes its gates the run ends FAILED with every gate's result
+recorded (tag ``gates``, the reports, ``test_*`` metrics). Registration hooks in after
+``evaluate``.
 
 With an executor of more than one worker (``--executor local:4``, ``ray``, ``ray://HOST:PORT``)
 tuning workers share one study in parallel and cross-validation folds run in parallel; without
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.errors import InvalidValueError
+from modelcycle.errors import GateFailedError, InvalidValueError
 from modelcycle.pipeline._cache import code_version, file_digest, step_key
 from modelcycle.pipeline._spec import ModelSpec, PipelineSpec
 
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
     from modelcycle import executors
     from modelcycle.models import Selection
     from modelcycle.tracking import ActiveRun, Client
-    from modelcycle.training import CandidateSpec, TrainData, TrainSpec, TuneResult
+    from modelcycle.training import CandidateSpec, TrainData, TrainResult, TrainSpec, TuneResult
     from modelcycle.types import DatasetVersion
 
 __all__ = [
@@ -75,6 +81,7 @@ class PipelineResult:
     selection: dict[str, Any]
     candidates: list[dict[str, Any]]
     best: dict[str, Any] | None
+    evaluation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -85,6 +92,7 @@ class PipelineResult:
             "selection": self.selection,
             "candidates": self.candidates,
             "best": self.best,
+            "evaluation": self.evaluation,
         }
 
 
@@ -231,8 +239,11 @@ def _train_one(
     family: str,
     version_id: str,
     use_cache: bool,
+    pool: Executor,
     executor: executors.Executor | None = None,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[dict[str, Any], str, tuple[Any, Future[None]] | None]:
+    """Train one candidate (or reuse a cached one): its outputs, cache state, and on a miss
+    the fitted model with the future of its background save."""
     from modelcycle.training import CandidateSpec, cross_validate, train_candidate
 
     model = spec.model or ModelSpec()
@@ -249,7 +260,7 @@ def _train_one(
     if use_cache:
         hit = client.metadata.steps.get(key)
         if hit is not None:
-            return hit, "hit"
+            return hit, "hit", None
     params = dict(candidate.params)
     outputs: dict[str, Any] = {"family": family}
     if train_spec.tune is not None:
@@ -273,8 +284,31 @@ def _train_one(
         client, family, params, data, train_spec, parent=run, experiment=spec.name, name=family
     )
     outputs.update(result.to_dict())
+    outputs["run_id"] = result.run_id
+    saved = pool.submit(_save_model, client, key, outputs, result, data)
+    return outputs, "miss", (result.pipeline, saved)
+
+
+def _save_model(
+    client: Client, key: str, outputs: dict[str, Any], result: TrainResult, data: TrainData
+) -> None:
+    """Store the fitted model in its run (background: it overlaps the next candidate's
+    training), then record the cache entry, which is only valid once the model is stored."""
+    from modelcycle.models._persist import save_model
+
+    x_train, _ = data.rows("validation")
+    manifest = save_model(
+        client,
+        result.run_id,
+        result.pipeline,
+        family=result.family,
+        task=result.task.value,
+        target=data.target,
+        features=[str(c) for c in x_train.columns],
+        classes=list(getattr(result.pipeline, "classes_", [])) or None,
+    )
+    outputs["model_size_bytes"] = manifest["size_bytes"]
     client.metadata.steps.put(key, "train", outputs, result.run_id)
-    return {**outputs, "run_id": result.run_id}, "miss"
 
 
 def run_pipeline(
@@ -285,11 +319,15 @@ def run_pipeline(
     spec_path: str | Path | None = None,
     use_cache: bool = True,
     executor: executors.Executor | None = None,
+    report_dir: str | Path | None = None,
 ) -> PipelineResult:
-    """Run the data stage and (when the spec has ``model:``) training; see the module docstring.
+    """Run the data stage and (when the spec has ``model:``) training and evaluation; see the
+    module docstring.
 
     ``executor`` runs tuning workers and cross-validation folds in parallel; the caller opens
-    and closes it (``open_executor``). None runs them in this process.
+    and closes it (``open_executor``). None runs them in this process. Evaluation reports are
+    written under ``report_dir`` (default: ``.modelcycle/reports/RUN_ID``) and stored in the
+    run. A candidate that fails its gates stops the run with a GateFailedError.
     """
     with (
         client.start_run(spec.name, name=f"pipeline:{spec.name}", tags={"kind": "pipeline"}) as run,
@@ -299,14 +337,19 @@ def run_pipeline(
             run.log_artifact(spec_path, name="pipeline.yaml")
         data = _data_step(client, spec, source, use_cache, pool)
         result = PipelineResult(run.run_id, "", [data.report], {}, [], None)
+        trained = None
         try:
             if spec.model is not None:
-                _training(client, run, spec, data, use_cache, result, executor)
+                trained = _training(client, run, spec, data, use_cache, result, pool, executor)
         finally:
             version = data.finish(client)
         run.log_dataset(version, context="pipeline")
         result.dataset_version = version.ref
-        run.set_tags({f"step.{step.name}": step.cache for step in result.steps})
+        try:
+            if trained is not None and spec.evaluation.enabled:
+                _evaluation(client, run, spec, trained, version.ref, use_cache, result, report_dir)
+        finally:
+            run.set_tags({f"step.{step.name}": step.cache for step in result.steps})
     return result
 
 
@@ -317,8 +360,9 @@ def _training(
     loaded: _Data,
     use_cache: bool,
     result: PipelineResult,
+    pool: Executor,
     executor: executors.Executor | None = None,
-) -> None:
+) -> _Trained:
     started = time.perf_counter()
     data = _train_data(spec, loaded.table)
     result.steps.append(
@@ -340,11 +384,14 @@ def _training(
     if not selection.candidates:
         raise InvalidValueError(f"no model family suits this data and spec:\n{selection.explain()}")
     run.log_text(selection.explain(), "selection.txt")
+    models: dict[str, tuple[Any, Future[None]]] = {}
     for family in selection.candidates:
         started = time.perf_counter()
-        outputs, state = _train_one(
-            client, run, spec, data, family, loaded.version_id, use_cache, executor
+        outputs, state, fitted = _train_one(
+            client, run, spec, data, family, loaded.version_id, use_cache, pool, executor
         )
+        if fitted is not None:
+            models[outputs["run_id"]] = fitted
         result.candidates.append(outputs)
         result.steps.append(
             StepReport(
@@ -359,6 +406,81 @@ def _training(
     name = best["objective"]
     run.set_tags({"best_family": best["family"], "best_run_id": best["run_id"]})
     run.log_metrics({f"best_val_{name}": best["metrics"][name]})
+    return _Trained(data, models)
+
+
+@dataclass
+class _Trained:
+    """What evaluation needs from training: the data and the models fitted in this run."""
+
+    data: TrainData
+    models: dict[str, tuple[Any, Future[None]]]
+
+
+def _evaluation(
+    client: Client,
+    run: ActiveRun,
+    spec: PipelineSpec,
+    trained: _Trained,
+    version: str,
+    use_cache: bool,
+    result: PipelineResult,
+    report_dir: str | Path | None,
+) -> None:
+    """Evaluate the best candidate on the test rows; record the verdict; stop on failed gates."""
+    from modelcycle.evaluation import require_gates
+    from modelcycle.pipeline._evaluation import Candidate, evaluate_candidates
+
+    best = result.best or {}
+    ranked = [best] + [c for c in result.candidates if c is not best]
+    candidates = []
+    for outputs in ranked:
+        model, saved = trained.models.get(outputs["run_id"], (None, None))
+        if saved is not None:
+            saved.result()  # the model is stored (and its size known) before it is evaluated
+        candidates.append(Candidate(outputs, model))
+    folder = Path(report_dir) if report_dir else Path(".modelcycle", "reports", run.run_id[:12])
+    outcome = evaluate_candidates(
+        client,
+        run,
+        trained.data,
+        spec.evaluation,
+        candidates,
+        version,
+        report_dir=folder,
+        use_cache=use_cache,
+    )
+    first = outcome.evaluations[0]
+    chosen = outcome.chosen
+    result.steps.append(
+        StepReport(
+            "evaluate",
+            outcome.cache,
+            outcome.seconds,
+            {"verdict": first["verdict"]["text"], "reports": outcome.reports},
+        )
+    )
+    result.evaluation = {
+        "passed": outcome.passed,
+        "chosen": None if chosen is None else chosen["model"],
+        "verdicts": [e["verdict"]["text"] for e in outcome.evaluations],
+        "gates": first["gates"],
+        "reports": outcome.reports,
+    }
+    metrics = {f"test_{k}": float(v) for k, v in first["metrics"].items() if _scalar(v)}
+    run.log_metrics(metrics)
+    run.set_tags({"gates": "passed" if outcome.passed else "failed"})
+    if chosen is not None:
+        run.set_tags({"chosen_run_id": chosen["model"]["run_id"]})
+        return
+    try:
+        require_gates(first["gates"], first["model"]["name"])
+    except GateFailedError as failed:
+        raise GateFailedError(f"{failed.message}; report: {outcome.reports[0]}") from None
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def _best(candidates: list[dict[str, Any]]) -> dict[str, Any]:

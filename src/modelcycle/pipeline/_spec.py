@@ -7,6 +7,9 @@
       constraints: {interpretable: false, max_latency_us_per_row: 50}
       tune: {trials: 20}
       cv: {folds: 5, method: stratified}
+    evaluation:            # the best candidate's exam on the test rows, and its gates
+      sensitive: [sex]
+      gates: ["roc_auc >= 0.85", "fairness.sex.demographic_parity_difference <= 0.1"]
 
 ``load_spec`` reads YAML and reports the first problem as ``FILE:LINE: key.path: why``.
 """
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelcycle._yamlspec import load_model
 from modelcycle.data._spec import DataSpec
+from modelcycle.evaluation._spec import EvaluationSpec
 from modelcycle.models._selection import Constraints
 from modelcycle.training._spec import TrainSpec
 
@@ -38,7 +42,8 @@ class ModelSpec(TrainSpec):
 
 
 class PipelineSpec(BaseModel):
-    """A whole pipeline: its name, its data stage and (optionally) its model stage."""
+    """A whole pipeline: its name, its data stage, (optionally) its model stage and the
+    evaluation of the model it trains."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +52,7 @@ class PipelineSpec(BaseModel):
     description: str = ""
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec | None = None
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
 
 def load_spec(path: str | Path) -> PipelineSpec:

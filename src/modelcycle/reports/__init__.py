@@ -6,7 +6,20 @@ install. Plots are a few kinds of inline SVG; tables are plain HTML. Reports ren
 JSON-serialisable snapshots and never recompute anything.
 """
 
+from modelcycle.reports._charts import heatmap, line_chart, scatter
 from modelcycle.reports._html import Page, Section, badge, escape, table
-from modelcycle.reports._svg import bar_chart, histogram
+from modelcycle.reports._svg import bar_chart, fmt_number, histogram
 
-__all__ = ["Page", "Section", "badge", "bar_chart", "escape", "histogram", "table"]
+__all__ = [
+    "Page",
+    "Section",
+    "badge",
+    "bar_chart",
+    "escape",
+    "fmt_number",
+    "heatmap",
+    "histogram",
+    "line_chart",
+    "scatter",
+    "table",
+]

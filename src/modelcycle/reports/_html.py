@@ -32,6 +32,8 @@ th{background:#fafbfc;font-weight:600}td.num{text-align:right;font-variant-numer
 .badge.fail{background:#fee2e2;color:#991b1b}.badge.info{background:#e0e7ff;color:#3730a3}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
 .card{border:1px solid #eef0f3;border-radius:6px;padding:8px 10px}
+.grid.small{grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:6px}
+.grid.small .card{padding:4px 8px}
 svg text{font:11px system-ui,sans-serif;fill:#5b6575}
 """
 

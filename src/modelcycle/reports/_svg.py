@@ -7,13 +7,16 @@ from collections.abc import Sequence
 
 from modelcycle.reports._html import escape
 
-__all__ = ["bar_chart", "histogram"]
+__all__ = ["bar_chart", "fmt_number", "histogram"]
 
 _BLUE, _ORANGE = "#4f7cd6", "#e8873a"
 
 
-def _fmt(value: float) -> str:
-    if value == 0 or not math.isfinite(value):
+def fmt_number(value: float) -> str:
+    """A number short enough for a chart label: 4 significant digits, thousands or e-notation."""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
         return str(value)
     magnitude = abs(value)
     if magnitude >= 1e7 or magnitude < 1e-3:
@@ -21,6 +24,9 @@ def _fmt(value: float) -> str:
     if magnitude >= 1e4:
         return f"{value:,.0f}"
     return f"{value:.4g}"
+
+
+_fmt = fmt_number
 
 
 def histogram(

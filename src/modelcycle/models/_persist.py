@@ -1,0 +1,164 @@
+"""Saving a fitted model into a run and loading it back, without unpickling untrusted bytes.
+
+A fitted model (the ``Pipeline(preprocess, model)`` that training returns) is stored as two
+artifacts of the run that trained it:
+
+    model.skops | model.pkl   the fitted object
+    model.json                the manifest: format, family, task, target, input columns,
+                              classes, and the artifact's SHA-256
+
+scikit-learn and LightGBM models are written with skops, whose loader rebuilds objects from a
+schema and refuses any type it is not told to trust; we trust types by module prefix
+(:data:`TRUSTED_MODULES`) and refuse the rest by name. PyTorch families (whose estimators hold
+``torch.nn.Module`` state that skops cannot describe) are pickled, and the artifact store
+verifies the SHA-256 it recorded before any byte reaches the unpickler, so only bytes this
+store wrote are ever unpickled (the registry's model bundle adds ONNX on top of this).
+
+    save_model(client, run_id, result.pipeline, family="lightgbm", task="binary", target="y")
+    loaded = load_model(client, run_id)
+    loaded.model.predict(frame[loaded.manifest["features"]])
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from modelcycle.errors import IntegrityError, NotFoundError
+from modelcycle.store import validate_artifact_name
+from modelcycle.types import ArtifactInfo
+
+if TYPE_CHECKING:
+    from modelcycle.tracking import Client
+
+__all__ = [
+    "TRUSTED_MODULES",
+    "LoadedModel",
+    "dump_model",
+    "load_model",
+    "restore_model",
+    "save_model",
+]
+
+#: Module prefixes whose types a skops model file may contain.
+TRUSTED_MODULES = (
+    "sklearn.",
+    "lightgbm.",
+    "numpy.",
+    "scipy.",
+    "imblearn.",
+    "modelcycle.",
+    "collections.",
+    "builtins.",
+)
+MANIFEST = "model.json"
+_FILES = {"skops": "model.skops", "pickle": "model.pkl"}
+
+
+def _holds_torch(model: Any) -> bool:
+    common = sys.modules.get("modelcycle.models._torch_common")
+    if common is None:  # no torch family was ever imported: the model cannot hold one
+        return False
+    steps = getattr(model, "steps", None) or [("model", model)]
+    return any(isinstance(step, common.TorchEstimator) for _, step in steps)
+
+
+def dump_model(model: Any) -> tuple[bytes, str]:
+    """The model's bytes and their format: ``skops``, or ``pickle`` for PyTorch families."""
+    if _holds_torch(model):
+        return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), "pickle"
+    import skops.io as sio
+
+    return sio.dumps(model), "skops"
+
+
+def restore_model(data: bytes, fmt: str) -> Any:
+    """A model from :func:`dump_model`'s bytes. skops files may only hold types from
+    :data:`TRUSTED_MODULES`; anything else is refused by name before it is built. Pickle is
+    only for bytes whose hash the artifact store has already verified."""
+    if fmt == "pickle":
+        return pickle.loads(data)  # only hash-verified bytes this store wrote
+    if fmt != "skops":
+        raise IntegrityError(f"unknown model format {fmt!r}: expected skops or pickle")
+    import skops.io as sio
+
+    types = sio.get_untrusted_types(data=data)
+    refused = sorted(t for t in types if not t.startswith(TRUSTED_MODULES))
+    if refused:
+        raise IntegrityError(
+            f"model file holds types outside the trusted modules: {', '.join(refused)}"
+        )
+    return sio.loads(data, trusted=types)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model loaded from a run: the fitted object and its manifest."""
+
+    run_id: str
+    model: Any
+    manifest: dict[str, Any]
+
+    @property
+    def features(self) -> list[str]:
+        """The input columns the model reads, in training order."""
+        return list(self.manifest["features"])
+
+    @property
+    def target(self) -> str:
+        """The target column it was trained to predict."""
+        return str(self.manifest["target"])
+
+
+def _put(client: Client, run_id: str, data: bytes, name: str) -> ArtifactInfo:
+    ref = client.artifacts.put_bytes(data)
+    info = ArtifactInfo(validate_artifact_name(name), ref.sha256, ref.size)
+    client.metadata.runs.log_artifact(run_id, info)
+    return info
+
+
+def save_model(
+    client: Client,
+    run_id: str,
+    model: Any,
+    *,
+    family: str,
+    task: str,
+    target: str,
+    features: list[str],
+    classes: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Store ``model`` and its manifest as artifacts of ``run_id``; the manifest is returned."""
+    data, fmt = dump_model(model)
+    info = _put(client, run_id, data, _FILES[fmt])
+    manifest = {
+        "format": fmt,
+        "file": info.name,
+        "sha256": info.sha256,
+        "size_bytes": info.size,
+        "family": family,
+        "task": task,
+        "target": target,
+        "features": features,
+        "classes": None if classes is None else [_plain(c) for c in classes],
+    }
+    _put(client, run_id, json.dumps(manifest, indent=2).encode("utf-8"), MANIFEST)
+    return manifest
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def load_model(client: Client, run_id: str) -> LoadedModel:
+    """The model a run saved (see :func:`save_model`), its bytes verified against their hash."""
+    run = client.runs.show(run_id)
+    found = {a.name: a for a in run.artifacts}
+    if MANIFEST not in found:
+        raise NotFoundError(f"run {run.run_id} saved no model (no {MANIFEST} artifact)")
+    manifest = json.loads(client.artifacts.get_bytes(found[MANIFEST].sha256))
+    data = client.artifacts.get_bytes(manifest["sha256"])
+    return LoadedModel(run.run_id, restore_model(data, manifest["format"]), manifest)
