@@ -87,11 +87,12 @@ def _summary(result: Evaluation, html: Path) -> None:
     intervals = snapshot.get("intervals") or {}
     rows = []
     for key, value in snapshot["metrics"].items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key in intervals or (not intervals and isinstance(value, (int, float))):
             ci = intervals.get(key)
             shown = "" if not ci else f"[{fmt_number(ci['low'])}, {fmt_number(ci['high'])}]"
             rows.append([key, fmt_number(value), shown])
-    print_table(f"evaluation of {snapshot['model']['name']}", ["metric", "value", "interval"], rows)
+    title = f"evaluation of {snapshot['model']['name']} on {snapshot['rows']} rows"
+    print_table(title, ["metric", "value", "interval"], rows)
     gates = [
         [
             g["gate"],

@@ -9,7 +9,7 @@
       threshold: {target_precision: 0.9}   # or target_recall; omitted: no threshold search
       explain: {permutation_repeats: 5, max_rows: 2000, shap: true, partial_dependence: 3}
       robustness: {noise: 0.1, missing: 0.1, swap: 0.1, slices: 5, min_slice: 30}
-      system: {latency_calls: 200}
+      system: {latency_calls: 100}
       mitigation: {method: threshold_optimizer, constraint: demographic_parity}
       gates:
         - roc_auc >= 0.85
@@ -178,7 +178,7 @@ class SystemSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    latency_calls: int = Field(default=200, ge=1, le=100_000)
+    latency_calls: int = Field(default=100, ge=1, le=100_000)
     batch_rows: int = Field(default=1000, ge=1)
 
 

@@ -463,7 +463,7 @@ def _evaluation(
     result.evaluation = {
         "passed": outcome.passed,
         "chosen": None if chosen is None else chosen["model"],
-        "verdicts": [e["verdict"]["text"] for e in outcome.evaluations],
+        "verdicts": [f"{e['model']['name']}: {e['verdict']['text']}" for e in outcome.evaluations],
         "gates": first["gates"],
         "reports": outcome.reports,
     }
