@@ -26,19 +26,48 @@ from modelcycle.evaluation._spec import EvaluationSpec, Gate, parse_gate
 
 if TYPE_CHECKING:
     from modelcycle.evaluation._evaluate import Evaluation, evaluate, headline_metrics
+    from modelcycle.evaluation._explain import (
+        explain_row,
+        partial_dependence,
+        permutation_importance,
+        shap_importance,
+    )
+    from modelcycle.evaluation._fairness import fairness_report, mitigate
+    from modelcycle.evaluation._metrics import (
+        classification_metrics,
+        perplexity,
+        regression_metrics,
+        select_threshold,
+    )
     from modelcycle.evaluation._report import render_report, write_report
+    from modelcycle.evaluation._robustness import perturbation_report, worst_slices
+    from modelcycle.evaluation._uncertainty import bootstrap_ci, paired_comparison
 
 __all__ = [
     "Evaluation",
     "EvaluationSpec",
     "Gate",
+    "bootstrap_ci",
     "check_gates",
+    "classification_metrics",
     "evaluate",
+    "explain_row",
+    "fairness_report",
     "gate_values",
     "headline_metrics",
+    "mitigate",
+    "paired_comparison",
     "parse_gate",
+    "partial_dependence",
+    "permutation_importance",
+    "perplexity",
+    "perturbation_report",
+    "regression_metrics",
     "render_report",
     "require_gates",
+    "select_threshold",
+    "shap_importance",
+    "worst_slices",
     "write_report",
 ]
 
@@ -48,6 +77,20 @@ _LAZY = {
     "headline_metrics": "modelcycle.evaluation._evaluate",
     "render_report": "modelcycle.evaluation._report",
     "write_report": "modelcycle.evaluation._report",
+    "classification_metrics": "modelcycle.evaluation._metrics",
+    "regression_metrics": "modelcycle.evaluation._metrics",
+    "select_threshold": "modelcycle.evaluation._metrics",
+    "perplexity": "modelcycle.evaluation._metrics",
+    "bootstrap_ci": "modelcycle.evaluation._uncertainty",
+    "paired_comparison": "modelcycle.evaluation._uncertainty",
+    "fairness_report": "modelcycle.evaluation._fairness",
+    "mitigate": "modelcycle.evaluation._fairness",
+    "permutation_importance": "modelcycle.evaluation._explain",
+    "shap_importance": "modelcycle.evaluation._explain",
+    "explain_row": "modelcycle.evaluation._explain",
+    "partial_dependence": "modelcycle.evaluation._explain",
+    "perturbation_report": "modelcycle.evaluation._robustness",
+    "worst_slices": "modelcycle.evaluation._robustness",
 }
 
 
