@@ -26,7 +26,8 @@ PG_ADMIN_URL = os.environ.get(
 BACKENDS = ["sqlite", "postgresql"]
 _TABLES = (
     "experiments, runs, params, tags, metrics, latest_metrics, run_inputs, run_artifacts, "
-    "dataset_versions, step_cache"
+    "dataset_versions, step_cache, registered_models, model_versions, model_aliases, "
+    "alias_events, audit_events, audit_head"
 )
 
 

@@ -14,11 +14,14 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "AliasMove",
     "ArtifactInfo",
+    "AuditEvent",
     "DatasetInput",
     "DatasetVersion",
     "Experiment",
     "MetricPoint",
+    "ModelVersion",
     "Run",
     "RunStatus",
 ]
@@ -156,3 +159,58 @@ class DatasetVersion(_Record):
     def ref(self) -> str:
         """``NAME@VERSION_ID``: how runs and commands refer to it."""
         return f"{self.name}@{self.version_id}"
+
+
+@dataclass(frozen=True)
+class ModelVersion(_Record):
+    """A registered model version: immutable once written, except its ``status``
+    (``ready`` or ``archived``). ``bundle_sha256`` addresses the bundle's manifest in the
+    artifact store; ``info`` holds what listings show (family, task, metrics, gates, lineage)."""
+
+    name: str
+    version: int
+    created_at: datetime
+    created_by: str
+    run_id: str | None
+    bundle_sha256: str
+    status: str
+    onnx_ready: bool
+    description: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``NAME@VERSION``: how commands refer to it."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class AliasMove(_Record):
+    """One move of an alias: who moved it, when, why, from which version to which
+    (``from_version`` None: the alias was created; ``to_version`` None: it was removed)."""
+
+    event_id: int
+    name: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    reason: str
+    forced: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent(_Record):
+    """One append-only audit record; ``hash`` chains it to the previous event's hash."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    prev_hash: str
+    hash: str

@@ -10,6 +10,8 @@ from modelcycle.cli import (  # noqa: F401  (registers the commands)
     _demo,
     _evaluate,
     _experiments,
+    _models,
+    _models_io,
     _run,
     _runs,
 )

@@ -40,7 +40,8 @@ def run_command(
 ) -> None:
     """Run the pipeline: read, validate, clean, profile and version the data, then select,
     tune, cross-validate and train model candidates, then evaluate the best one on the test
-    rows against the spec's gates (exit 1 when they fail); unchanged steps are cache hits.
+    rows against the spec's gates (exit 1 when they fail) and register it when the spec has
+    registry:; unchanged steps are cache hits.
     Tuning workers and cross-validation folds run in parallel on --executor."""
     from modelcycle.executors import open_executor
     from modelcycle.pipeline import load_spec
@@ -89,3 +90,8 @@ def run_command(
     if result.evaluation is not None:
         verdicts = "; ".join(result.evaluation["verdicts"])
         typer.echo(f"evaluation: {verdicts}; report: {result.evaluation['reports'][0]}")
+    if result.registered is not None:
+        alias = result.registered.get("alias")
+        onnx = "ONNX-ready" if result.registered["onnx_ready"] else "not ONNX-ready"
+        moved = f", {alias}" if alias else ""
+        typer.echo(f"registered {result.registered['version']} ({onnx}{moved})")

@@ -95,13 +95,31 @@ def _rows(data: TrainData, espec: EvaluationSpec, notes: list[str]) -> tuple[Any
     return rows.drop(columns=[data.target]), rows[data.target], split
 
 
-def _references(client: Client, espec: EvaluationSpec) -> dict[str, Any]:
+def _champion(client: Client, espec: EvaluationSpec, model_name: str | None) -> str | None:
+    """``NAME@VERSION`` of the registered champion a ``better_than: champion`` gate compares
+    with (None: no such gate, no registered name, or no champion yet)."""
+    from modelcycle.errors import NotFoundError
+    from modelcycle.registry import Registry
+
+    wanted = any(g.better_than == "champion" for g in espec.gates)
+    if not wanted or model_name is None:
+        return None
+    try:
+        return Registry(client).get(f"{model_name}@champion").ref
+    except NotFoundError:
+        return None
+
+
+def _references(client: Client, espec: EvaluationSpec, champion: str | None) -> dict[str, Any]:
     from modelcycle.models._persist import load_model
+    from modelcycle.registry import Registry
 
     refs = {}
     for gate in espec.gates:
         if gate.better_than and gate.better_than.startswith("run:"):
             refs[gate.better_than] = load_model(client, gate.better_than[4:]).model
+    if champion is not None:
+        refs["champion"] = Registry(client).load(champion).model
     return refs
 
 
@@ -204,22 +222,21 @@ def evaluate_candidates(
     *,
     report_dir: Path,
     use_cache: bool = True,
+    model_name: str | None = None,
 ) -> EvaluationOutcome:
-    """Evaluate the best candidate (and its mitigated variant), check gates, choose one."""
+    """Evaluate the best candidate (and its mitigated variant), check gates, choose one.
+    ``model_name`` is the registered name whose champion ``better_than: champion`` means."""
     started = time.perf_counter()
     outcome = EvaluationOutcome()
     best = ranked[0]
     config = espec.model_dump(mode="json")
-    key = step_key(
-        "evaluate",
-        code_version(*_EVAL_CODE),
-        config,
-        {"model": best.run_id, "dataset": dataset_version},
-    )
+    champion = _champion(client, espec, model_name)
+    inputs = {"model": best.run_id, "dataset": dataset_version, "champion": champion or ""}
+    key = step_key("evaluate", code_version(*_EVAL_CODE), config, inputs)
     snapshots = _cached(client, key) if use_cache else None
     outcome.cache = "hit" if snapshots is not None else ("miss" if use_cache else "off")
     if snapshots is None:
-        references = _references(client, espec)
+        references = _references(client, espec, champion)
         pool = [best]
         if espec.mitigation is not None:
             pool.append(_mitigated(client, run, data, espec, espec.mitigation, best))

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from modelcycle import executors
     from modelcycle.models import Selection
+    from modelcycle.pipeline._register import RegisterSpec
     from modelcycle.tracking import ActiveRun, Client
     from modelcycle.training import CandidateSpec, TrainData, TrainResult, TrainSpec, TuneResult
     from modelcycle.types import DatasetVersion
@@ -82,6 +83,7 @@ class PipelineResult:
     candidates: list[dict[str, Any]]
     best: dict[str, Any] | None
     evaluation: dict[str, Any] | None = None
+    registered: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -93,6 +95,7 @@ class PipelineResult:
             "candidates": self.candidates,
             "best": self.best,
             "evaluation": self.evaluation,
+            "registered": self.registered,
         }
 
 
@@ -347,7 +350,14 @@ def run_pipeline(
         result.dataset_version = version.ref
         try:
             if trained is not None and spec.evaluation.enabled:
-                _evaluation(client, run, spec, trained, version.ref, use_cache, result, report_dir)
+                chosen = _evaluation(
+                    client, run, spec, trained, version.ref, use_cache, result, report_dir
+                )
+                if spec.registry is not None:
+                    registering = (spec.registry, spec.name)
+                    _registration(
+                        client, run, registering, trained, chosen, version, spec_path, result
+                    )
         finally:
             run.set_tags({f"step.{step.name}": step.cache for step in result.steps})
     return result
@@ -426,8 +436,9 @@ def _evaluation(
     use_cache: bool,
     result: PipelineResult,
     report_dir: str | Path | None,
-) -> None:
-    """Evaluate the best candidate on the test rows; record the verdict; stop on failed gates."""
+) -> tuple[dict[str, Any], Any]:
+    """Evaluate the best candidate on the test rows; record the verdict; stop on failed gates.
+    The chosen candidate's snapshot and (when still in memory) its model are returned."""
     from modelcycle.evaluation import require_gates
     from modelcycle.pipeline._evaluation import Candidate, evaluate_candidates
 
@@ -449,6 +460,7 @@ def _evaluation(
         version,
         report_dir=folder,
         use_cache=use_cache,
+        model_name=None if spec.registry is None else (spec.registry.name or spec.name),
     )
     first = outcome.evaluations[0]
     chosen = outcome.chosen
@@ -472,11 +484,40 @@ def _evaluation(
     run.set_tags({"gates": "passed" if outcome.passed else "failed"})
     if chosen is not None:
         run.set_tags({"chosen_run_id": chosen["model"]["run_id"]})
-        return
+        in_memory = {c.run_id: c.model for c in candidates if c.model is not None}
+        return chosen, in_memory.get(chosen["model"]["run_id"])
     try:
         require_gates(first["gates"], first["model"]["name"])
     except GateFailedError as failed:
         raise GateFailedError(f"{failed.message}; report: {outcome.reports[0]}") from None
+    raise GateFailedError(f"no candidate passed its gates; report: {outcome.reports[0]}")
+
+
+def _registration(
+    client: Client,
+    run: ActiveRun,
+    registering: tuple[RegisterSpec, str],
+    trained: _Trained,
+    chosen: tuple[dict[str, Any], Any],
+    version: DatasetVersion,
+    spec_path: str | Path | None,
+    result: PipelineResult,
+) -> None:
+    """Register the chosen candidate and move the spec's alias (see ``_register``)."""
+    from modelcycle.models._persist import load_model
+    from modelcycle.pipeline._register import register_chosen
+
+    register, default_name = registering
+    snapshot, model = chosen
+    if model is None:
+        model = load_model(client, snapshot["model"]["run_id"]).model
+    outputs = register_chosen(
+        client, run, register, default_name, snapshot, model, trained.data, version, spec_path
+    )
+    result.registered = outputs
+    result.steps.append(
+        StepReport("register", "off", outputs.pop("seconds"), {"version": outputs["version"]})
+    )
 
 
 def _scalar(value: Any) -> bool:

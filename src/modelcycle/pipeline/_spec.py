@@ -10,6 +10,7 @@
     evaluation:            # the best candidate's exam on the test rows, and its gates
       sensitive: [sex]
       gates: ["roc_auc >= 0.85", "fairness.sex.demographic_parity_difference <= 0.1"]
+    registry: {name: churn, alias: champion}   # a version when the gates pass
 
 ``load_spec`` reads YAML and reports the first problem as ``FILE:LINE: key.path: why``.
 """
@@ -25,6 +26,7 @@ from modelcycle._yamlspec import load_model
 from modelcycle.data._spec import DataSpec
 from modelcycle.evaluation._spec import EvaluationSpec
 from modelcycle.models._selection import Constraints
+from modelcycle.pipeline._register import RegisterSpec
 from modelcycle.training._spec import TrainSpec
 
 __all__ = ["ModelSpec", "PipelineSpec", "load_spec"]
@@ -53,6 +55,7 @@ class PipelineSpec(BaseModel):
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec | None = None
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    registry: RegisterSpec | None = None
 
 
 def load_spec(path: str | Path) -> PipelineSpec:

@@ -6,6 +6,8 @@
     store.metrics       # MetricRepository: bulk point writes, histories
     store.datasets      # DatasetRepository: immutable dataset versions
     store.steps         # StepCacheRepository: outputs of pipeline steps by cache key
+    store.registry      # RegistryRepository: models, versions, aliases and their history
+    store.audit         # AuditRepository: the hash-chained log of registry changes
 
 Every repository shares one :class:`~modelcycle.store._db.Database` (engine, backend, schema
 revision); the facade holds no logic of its own.
@@ -14,10 +16,12 @@ revision); the facade holds no logic of its own.
 from __future__ import annotations
 
 from modelcycle._settings import resolve_store_url
+from modelcycle.store._audit import AuditRepository
 from modelcycle.store._datasets import DatasetRepository
 from modelcycle.store._db import Database
 from modelcycle.store._experiments import ExperimentRepository
 from modelcycle.store._metrics import MetricRepository
+from modelcycle.store._registry import RegistryRepository
 from modelcycle.store._runs import RunRepository
 from modelcycle.store._steps import StepCacheRepository
 
@@ -34,6 +38,8 @@ class MetadataStore:
         self.metrics = MetricRepository(self.db)
         self.datasets = DatasetRepository(self.db)
         self.steps = StepCacheRepository(self.db)
+        self.registry = RegistryRepository(self.db)
+        self.audit = AuditRepository(self.db)
 
     @property
     def url(self) -> str:
