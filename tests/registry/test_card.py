@@ -25,7 +25,8 @@ from sklearn.metrics import roc_auc_score
 from modelcycle.data import SplitSpec, profile_table
 from modelcycle.errors import InvalidValueError
 from modelcycle.evaluation import EvaluationSpec, evaluate
-from modelcycle.registry._card import FAIRNESS_GAP, model_card
+from modelcycle.registry._card import model_card
+from modelcycle.registry._card_limits import FAIRNESS_GAP
 from modelcycle.reports import fmt_number
 from modelcycle.tracking import Client
 from modelcycle.training import TrainData, TrainSpec, train_candidate
