@@ -167,3 +167,21 @@ def test_cli_models_and_audit(cli: Invoke, spec: Path) -> None:
     assert code == 1 and "alias champion points to it" in err
     code, out, _ = cli("audit", "verify")
     assert code == 0 and out.startswith("audit log intact: 2 events")
+
+
+def test_better_than_champion_compares_with_the_registered_champion_on_the_same_rows(
+    client: Client, spec: Path, tmp_path: Path
+) -> None:
+    gated = SPEC.replace(
+        'gates: ["roc_auc >= 0.9"]', 'gates: ["roc_auc >= 0.9", "better_than: champion"]'
+    )
+    spec.write_text(gated)
+    first = _run(client, spec, tmp_path)  # no champion yet: nothing to beat
+    assert first["version"] == "cancer@1"
+    spec.write_text(gated.replace("C: 0.5", "C: 0.6"))  # a near twin cannot be shown better
+    with pytest.raises(GateFailedError, match=r"better_than: champion: measured .*interval"):
+        run_pipeline(load_spec(spec), client, spec_path=spec, report_dir=tmp_path / "again")
+    snapshot = json.loads((tmp_path / "again" / "evaluation.json").read_text())
+    comparison = snapshot["comparisons"]["champion"]
+    assert comparison["better"] == "neither" and comparison["metric"] == "roc_auc"
+    assert [v.version for v in Registry(client).versions("cancer")] == [1]
