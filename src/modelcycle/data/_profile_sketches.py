@@ -27,11 +27,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
+from modelcycle.data._profile_bulk import hll_registers, hll_sketch, kll_sketch
+
 __all__ = ["QUANTILES", "CategorySummary", "Histogram", "NumericSummary", "SketchState"]
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _KLL_K, _HLL_LG_K, _FREQUENT_LG = 128, 11, 7
 _EXACT_LIMIT, _PROBE, _TOP_K, _BINS = 100, 400, 20, 20
+_BULK = 2_048  # from this many values (distinct keys) on, sketches are fed in bulk (_profile_bulk)
 _HEAVY = ds.frequent_items_error_type.NO_FALSE_POSITIVES
 
 
@@ -87,6 +90,13 @@ class SketchState(_Frozen):
     frequent: str | None = None
 
 
+def _strings(values: pa.Array) -> pa.Array:
+    """The values as Arrow strings (labels of any type are counted as their text)."""
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -136,17 +146,23 @@ class _Numbers:
         self.kll = ds.kll_doubles_sketch(_KLL_K)
         if state.kll:
             self.kll = ds.kll_doubles_sketch.deserialize(_unb64(state.kll))
+        self.rng = np.random.default_rng(0)  # offsets of the bulk-built sketches' compactions
 
-    def update(self, values: np.ndarray) -> None:
-        """Add non-missing values (infinities are counted, not summarised)."""
-        finite = values[np.isfinite(values)]
-        self.infinite += values.size - finite.size
-        if finite.size:
-            mean = float(finite.mean())
-            m2 = float(np.square(finite - mean).sum())
-            zeros = int(finite.size - np.count_nonzero(finite))
-            self._add(finite.size, mean, m2, float(finite.min()), float(finite.max()), zeros)
-            self.kll.update(finite)
+    def update(self, ordered: np.ndarray, infinite: int = 0) -> None:
+        """Add sorted finite values, and count ``infinite`` values (not summarised)."""
+        self.infinite += infinite
+        if not ordered.size:
+            return
+        mean = float(ordered.mean())
+        deviations = ordered - mean
+        deviations *= deviations  # in place: one temporary, not two
+        m2 = float(deviations.sum())
+        zeros = int(np.searchsorted(ordered, 0.0, "right") - np.searchsorted(ordered, 0.0))
+        self._add(ordered.size, mean, m2, float(ordered[0]), float(ordered[-1]), zeros)
+        if ordered.size < _BULK:
+            self.kll.update(ordered)
+        else:  # the sketch of the sorted chunk, merged: a fraction of the cost of updates
+            self.kll.merge(kll_sketch(ordered, _KLL_K, self.rng))
 
     def merge(self, other: _Numbers) -> None:
         if other.n:
@@ -195,34 +211,57 @@ class _Numbers:
 
 class _Distinct:
     """Exact value counts while at most 100 distinct values, then HLL (plus frequent items
-    for categories); the switch happens once and carries every value seen so far."""
+    for categories); the switch happens once and carries every value seen so far. Numbers
+    past that go into HLL registers in bulk (``bulk``), folded into the sketch when read."""
 
     def __init__(self, frequencies: bool, state: SketchState) -> None:
         self.frequencies = frequencies
         self.counts = None if state.values is None else dict(state.values)
         self.hll = ds.hll_sketch.deserialize(_unb64(state.hll)) if state.hll else None
+        self.bulk: np.ndarray | None = None
         self.frequent = None
         if state.frequent:
             self.frequent = ds.frequent_strings_sketch.deserialize(_unb64(state.frequent))
 
     def update(self, keys: np.ndarray | pa.Array) -> None:
-        """Add non-missing keys: a NumPy array of numbers or an Arrow array of strings."""
-        if self.counts is not None and len(keys) > _PROBE:  # spill early, skip exact counting
-            head = keys[:_PROBE]
-            seen = np.unique(head).size if isinstance(head, np.ndarray) else len(pc.unique(head))
-            if seen > _EXACT_LIMIT:
-                self._spill()
+        """Add non-missing keys: a sorted NumPy array of numbers (float64, or int64 for
+        datetimes), or an Arrow array of labels, counted as their text."""
         if isinstance(keys, np.ndarray):
-            if self.counts is None:  # HLL of the chunk's distinct values
-                self._add(np.unique(keys).tolist(), [])
-            else:
-                values, counts = np.unique(keys, return_counts=True)
-                self._add(values.tolist(), counts.tolist())
-        elif self.counts is not None or self.frequencies:
-            counted = pc.value_counts(keys)
-            self._add(counted.field(0).to_pylist(), counted.field(1).to_pylist())
+            self._update_sorted(keys)
+            return
+        probe = self.counts is not None and len(keys) > _PROBE
+        if probe and len(pc.unique(keys[:_PROBE])) > _EXACT_LIMIT:
+            self._spill()  # spill early, skip exact counting
+        if self.counts is not None or self.frequencies:
+            counted = pc.value_counts(keys)  # then only the distinct values become text
+            self._add(_strings(counted.field(0)).to_pylist(), counted.field(1).to_pylist())
         else:  # text and ids past 100 values: mostly distinct, deduplicating would not pay
-            self._add(keys.to_numpy(zero_copy_only=False).tolist(), [])
+            self._add(_strings(keys).to_numpy(zero_copy_only=False).tolist(), [])
+
+    def _update_sorted(self, ordered: np.ndarray) -> None:
+        if not ordered.size:
+            return
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        unique = ordered[starts]
+        if self.counts is not None and unique.size <= _EXACT_LIMIT:
+            counts = np.diff(np.append(starts, ordered.size))
+            self._add(unique.tolist(), counts.tolist())
+            return
+        if self.counts is not None:
+            self._spill()
+        if unique.size < _BULK:
+            self._add(unique.tolist(), [])
+        else:
+            self.bulk = hll_registers(unique, _HLL_LG_K, self.bulk)
+
+    def _fold(self) -> None:
+        """Union the bulk registers into the HLL sketch."""
+        if self.bulk is None:
+            return
+        union = ds.hll_union(_HLL_LG_K)
+        union.update(self.hll)
+        union.update(hll_sketch(self.bulk, _HLL_LG_K))
+        self.hll, self.bulk = union.get_result(ds.tgt_hll_type.HLL_8), None
 
     def merge(self, other: _Distinct) -> None:
         if other.counts is not None:
@@ -230,6 +269,8 @@ class _Distinct:
             return
         if self.counts is not None:
             self._spill()
+        self._fold()
+        other._fold()
         union = ds.hll_union(_HLL_LG_K)
         union.update(self.hll)
         union.update(other.hll)
@@ -258,11 +299,13 @@ class _Distinct:
     def count(self) -> tuple[int, bool]:
         if self.counts is not None:
             return len(self.counts), True
+        self._fold()
         return (round(self.hll.get_estimate()) if self.hll else 0), False
 
     def state(self) -> dict[str, Any]:
         if self.counts is not None:
             return {"values": tuple(sorted(self.counts.items()))}
+        self._fold()
         union = ds.hll_union(_HLL_LG_K)
         union.update(self.hll)
         hll = _b64(union.get_result(ds.tgt_hll_type.HLL_4).serialize_compact())

@@ -5,7 +5,8 @@ so every later stage (tuning, evaluation, monitoring's reference data) sees the 
 the same seed gives the same split on any machine.
 
     random      shuffled rows (scikit-learn ``train_test_split``)
-    stratified  every split keeps the class shares of ``stratify`` (default: the target)
+    stratified  every split keeps the class shares of ``stratify`` (default: the target); the
+                rows of scikit-learn's stratified ``train_test_split``, picked with arrays
     group       whole groups go to one split (``GroupShuffleSplit``), so no group is in two
                 splits; the fractions count groups, not rows
     time        ordered by the ``time`` column: every train time < every validation time <
@@ -223,11 +224,49 @@ def _cut(
         kept, taken = next(splitter.split(positions, groups=groups[positions]))
         return positions[kept], positions[taken]
     labels = None if strata is None else strata[positions]
+    if labels is not None and (cut := _stratified_cut(positions, n, seed, labels)) is not None:
+        return cut
     try:
         rest, held = train_test_split(positions, test_size=n, random_state=seed, stratify=labels)
     except ValueError as exc:
         raise invalid_value("stratify column", column, str(exc)) from None
     return rest, held
+
+
+def _stratified_cut(
+    positions: Positions, n: int, seed: int, labels: np.ndarray[Any, Any]
+) -> tuple[Positions, Positions] | None:
+    """``train_test_split(positions, test_size=n, random_state=seed, stratify=labels)``, the
+    same rows in the same order, for integer class codes: scikit-learn's
+    ``StratifiedShuffleSplit`` with its random draws in the same sequence, but each class's
+    rows gathered as arrays where it extends Python lists one row at a time (most of its time
+    on a million rows). None when scikit-learn would refuse (it then says why)."""
+    from sklearn.utils.extmath import _approximate_mode
+
+    counts = np.bincount(labels)
+    present = counts[counts > 0]
+    n_train = len(positions) - n
+    if present.min() < 2 or min(n_train, n) < present.size:
+        return None
+    if present.size < counts.size:  # classes absent here: number the present ones 0, 1, ...
+        labels = np.searchsorted(np.flatnonzero(counts), labels)
+    classes = np.split(np.argsort(labels, kind="stable"), np.cumsum(present)[:-1])
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(present, n_train, rng)
+    t_i = _approximate_mode(present - n_i, n, rng)
+    train, test = [], []
+    for rows, kept, held in zip(classes, n_i, t_i, strict=True):
+        shuffled = rows.take(rng.permutation(rows.size), mode="clip")
+        train.append(shuffled[:kept])
+        test.append(shuffled[kept : kept + held])
+    del classes
+    parts = []
+    for chosen in (train, test):  # rng.permutation(x) is a shuffled copy: shuffle in place
+        order = np.concatenate(chosen)
+        chosen.clear()
+        rng.shuffle(order)
+        parts.append(positions[order])
+    return parts[0], parts[1]
 
 
 def _strata_column(spec: SplitSpec, target: str | None) -> str:
@@ -238,8 +277,15 @@ def _strata_column(spec: SplitSpec, target: str | None) -> str:
 
 
 def _strata(df: pd.DataFrame, column: str, at_least: int, where: str) -> np.ndarray[Any, Any]:
-    labels = _labels(df, column, "stratify").astype(str)
-    values, counts = np.unique(labels, return_counts=True)
+    """Class codes of the column's labels, numbered in the order of the labels as text (the
+    classes scikit-learn would find in ``labels.astype(str)``, found without sorting a
+    million strings)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(_labels(df, column, "stratify"))
+    values, classes = np.unique(np.asarray(uniques).astype(str), return_inverse=True)
+    labels = classes.astype(np.min_scalar_type(values.size))[codes]
+    counts = np.bincount(labels, minlength=values.size)
     if counts.min() < at_least:
         rare = str(values[int(np.argmin(counts))])
         why = f"class {rare!r} has {counts.min()} row(s) {where}; stratifying needs {at_least}"
