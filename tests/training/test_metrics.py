@@ -8,10 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import f1_score, log_loss, r2_score, roc_auc_score, root_mean_squared_error
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
 from modelcycle.errors import InvalidValueError
-from modelcycle.models import Task
+from modelcycle.models import Task, get_family
 from modelcycle.training import METRICS, infer_task, metric_names, objective, score
 from modelcycle.training._metrics import iteration_value
 
@@ -52,6 +59,20 @@ def test_regression_metrics_equal_scikit_learn(diabetes: pd.DataFrame) -> None:
     assert got["rmse"] == pytest.approx(root_mean_squared_error(y[300:], pred))
     assert got["r2"] == pytest.approx(r2_score(y[300:], pred))
     assert got["mae"] == pytest.approx(float(np.mean(np.abs(y[300:] - pred))))
+
+
+@pytest.mark.parametrize("task", [Task.BINARY, Task.MULTICLASS])
+def test_labels_taken_from_the_probabilities_score_as_predict_does(
+    task: Task, breast_cancer: pd.DataFrame, wine: pd.DataFrame
+) -> None:
+    x, y = _xy(breast_cancer if task is Task.BINARY else wine)
+    family = get_family("lightgbm")
+    model = family.fit(family.build(task, {"n_estimators": 20}, seed=0), x[::2], y[::2])
+    held_x, held_y = x[1::2], y[1::2]
+    assert family.labels_from_proba
+    once = score(task, model, held_x, held_y, labels_from_proba=True)
+    assert once == score(task, model, held_x, held_y)
+    assert once["accuracy"] == pytest.approx(accuracy_score(held_y, model.predict(held_x)))
 
 
 def test_roc_auc_on_a_single_class_is_nan_not_a_warning(breast_cancer: pd.DataFrame) -> None:

@@ -52,6 +52,8 @@ def test_defaults_infer_the_task_and_stop_early_after_20_rounds() -> None:
     spec = TrainSpec()
     assert (spec.task, spec.metric, spec.early_stopping_rounds, spec.seed) == (None, None, 20, 42)
     assert (spec.tune, spec.cv, spec.class_weights) == (None, None, False)
+    assert spec.train_loss_every == 10
+    assert TrainSpec.model_validate({"train_loss_every": None}).train_loss_every is None
     assert TuneSpec().sampler == "tpe" and TuneSpec().pruner == "median"
 
 
@@ -80,6 +82,7 @@ def test_errors_inside_a_pipeline_section_carry_its_prefix() -> None:
         ("cv: {method: group}\n", r"cv: method 'group' needs the 'group' column"),
         ("cv: {folds: 1}\n", r"cv\.folds: input should be greater than or equal to 2"),
         ("early_stopping_rounds: 0\n", r"early_stopping_rounds: input should be greater"),
+        ("train_loss_every: 0\n", r"train_loss_every: input should be greater"),
         ("tune: {trials: 3, sampler: grid}\n", r"tune\.sampler: input should be 'tpe' or"),
     ],
 )

@@ -6,7 +6,9 @@ schema lives as long as the test session's database.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,13 @@ from modelcycle.training import (
     TrainData,
     TrainSpec,
     TuneSpec,
+    _tuning,
     study_name_for,
     study_storage,
+    train_candidate,
     tune,
 )
+from modelcycle.training._fit import PreparedRows, prepare_rows
 from modelcycle.training._metrics import objective
 from modelcycle.types import RunStatus
 
@@ -80,6 +85,22 @@ def test_pruning_stops_trials_that_fall_behind_the_median(
         assert run.metrics["iterations"] < 10  # stopped before the family's 10 epochs
     states = {t.state for t in _study(client, study_name)}
     assert optuna.trial.TrialState.PRUNED in states
+
+
+def test_the_preprocessing_is_fitted_once_per_tuning_and_trials_score_as_alone(
+    client: Client, cancer_data: TrainData, study_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fitted: list[TrainData] = []
+
+    def counted(data: TrainData) -> PreparedRows:
+        fitted.append(data)
+        return prepare_rows(data)
+
+    monkeypatch.setattr(_tuning, "prepare_rows", counted)
+    result = tune(client, "linear", cancer_data, _spec(study_name, 4, n_jobs=2))
+    assert result.trials == 4 and fitted == [cancer_data]
+    alone = train_candidate(client, "linear", result.best_params, cancer_data, TrainSpec())
+    assert alone.metrics["roc_auc"] == result.best_value  # the shared fit changes no number
 
 
 def test_a_study_resumes_after_a_crash_up_to_the_total_number_of_trials(
@@ -198,6 +219,8 @@ def test_optuna_tables_live_beside_ours_and_both_reopen(
     if url.drivername.startswith("sqlite"):
         study_file = Path(str(url.database)).with_name("optuna.db")
         assert study_file.is_file()
+        with contextlib.closing(sqlite3.connect(study_file)) as study_db:  # as the store: WAL
+            assert study_db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         engine = sa.create_engine(client.store_url)
         assert "trials" not in sa.inspect(engine).get_table_names()
     else:

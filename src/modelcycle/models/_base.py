@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 __all__ = ["FamilyInfo", "IterationCallback", "ModelFamily", "Task"]
 
 #: ``callback(iteration, metrics)``: called after each iteration or epoch with the training
-#: loss and validation metrics of that iteration; returning True asks the fit to stop.
+#: loss and validation metrics of that iteration (the training loss only on the iterations
+#: ``train_loss_every`` asks for); returning True asks the fit to stop.
 IterationCallback = Callable[[int, dict[str, float]], "bool | None"]
 
 
@@ -86,6 +87,10 @@ class ModelFamily(abc.ABC):
     """One family of the catalog: its declaration, its estimator and its search space."""
 
     info: ClassVar[FamilyInfo]
+    #: True when the estimator's predicted class is always the column of ``predict_proba``
+    #: with the highest probability (ties to the first): scoring then derives the labels from
+    #: one ``predict_proba`` call instead of predicting twice.
+    labels_from_proba: ClassVar[bool] = False
 
     @abc.abstractmethod
     def build(self, task: Task, params: Mapping[str, Any], seed: int) -> Any:
@@ -111,12 +116,16 @@ class ModelFamily(abc.ABC):
         sample_weight: Any = None,
         on_iteration: IterationCallback | None = None,
         early_stopping_rounds: int | None = None,
+        train_loss_every: int | None = 1,
     ) -> Any:
         """Fit ``estimator`` and return it fitted.
 
         Families that train iteratively (boosting, neural networks) override this to report
         every iteration through ``on_iteration`` (training loss, validation metrics) and to
         stop early when the validation metric has not improved for ``early_stopping_rounds``.
+        A family that measures the training loss with a pass over the training rows does so
+        at the first iteration and every ``train_loss_every``-th one (None: never); one that
+        gets it for free (an epoch's mean batch loss) may report it every iteration.
         The default fits in one call, passing ``sample_weight`` when the estimator takes it.
         """
         if sample_weight is not None and _accepts(estimator.fit, "sample_weight"):

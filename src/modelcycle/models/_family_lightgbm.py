@@ -5,9 +5,12 @@ serve. It splits on missing values and on pandas ``category`` columns natively, 
 neither imputation nor one-hot encoding.
 
 Boosting trains iteratively, so the family overrides :meth:`ModelFamily.fit`: every boosting
-round is reported through ``on_iteration`` with the training and validation loss (the
-objective's native metric: ``binary_logloss``, ``multi_logloss`` or ``l2``), the callback can
-stop training, and ``early_stopping_rounds`` stops when the validation loss has not improved.
+round is reported through ``on_iteration`` with the validation loss (the objective's native
+metric: ``binary_logloss``, ``multi_logloss`` or ``l2``), the callback can stop training, and
+``early_stopping_rounds`` stops when the validation loss has not improved. The training loss
+is read from the booster's own running scores of the training rows (no prediction), but
+computing it still walks every training row, which on a small tree costs as much as a good
+part of the round itself: it is measured on round 1 and every ``train_loss_every``-th round.
 Models are deterministic for a seed (``deterministic=True``, single-threaded unless ``n_jobs``
 is given: parallelism comes from the executors).
 """
@@ -60,6 +63,7 @@ class LightGBMFamily(ModelFamily):
         notes="native NaN and pandas category handling; early stopping on validation loss",
         defaults={"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "n_jobs": 1},
     )
+    labels_from_proba = True  # LGBMClassifier.predict is the argmax of predict_proba
 
     def build(self, task: Task, params: Mapping[str, Any], seed: int) -> Any:
         """LGBMClassifier or LGBMRegressor, silent and deterministic for ``seed``."""
@@ -103,14 +107,16 @@ class LightGBMFamily(ModelFamily):
         sample_weight: Any = None,
         on_iteration: IterationCallback | None = None,
         early_stopping_rounds: int | None = None,
+        train_loss_every: int | None = 1,
     ) -> Any:
         """Fit, reporting each round to ``on_iteration`` as ``(round, metrics)``.
 
         ``round`` counts from 1 (the number of trees so far, as ``best_iteration_`` does);
-        ``metrics`` holds ``train_loss`` and ``train_<metric>``, plus ``val_loss`` and
-        ``val_<metric>`` when ``x_val``/``y_val`` are given. ``on_iteration`` returning True
-        stops training after that round. ``early_stopping_rounds`` needs a validation set;
-        the fitted model then predicts with its best round (``best_iteration_``).
+        ``metrics`` holds ``val_loss`` and ``val_<metric>`` when ``x_val``/``y_val`` are
+        given, plus ``train_loss`` and ``train_<metric>`` on round 1 and every
+        ``train_loss_every``-th round (None: never). ``on_iteration`` returning True stops
+        training after that round. ``early_stopping_rounds`` needs a validation set; the
+        fitted model then predicts with its best round (``best_iteration_``).
         """
         import lightgbm
 
@@ -121,18 +127,13 @@ class LightGBMFamily(ModelFamily):
             raise invalid_value(
                 "early_stopping_rounds", early_stopping_rounds, "needs a validation set (x_val)"
             )
-        eval_set: list[tuple[Any, Any]] = [(x, y)] if on_iteration is not None else []
-        eval_names = [_TRAIN] if on_iteration is not None else []
-        if has_val:
-            eval_set.append((x_val, y_val))
-            eval_names.append(_VAL)
         callbacks: list[Any] = []
         if on_iteration is not None:
-            callbacks.append(_Reporter(on_iteration))
+            callbacks.append(_Reporter(on_iteration, train_loss_every))
         if early_stopping_rounds is not None:
             callbacks.append(lightgbm.early_stopping(early_stopping_rounds, verbose=False))
-        if not eval_set:
-            return estimator.fit(x, y, sample_weight=sample_weight)
+        if not has_val:
+            return estimator.fit(x, y, sample_weight=sample_weight, callbacks=callbacks)
         with warnings.catch_warnings():
             # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but LGBMClassifier does not
             # label-encode eval_y (lightgbm-org/LightGBM#7400): validation metrics would be
@@ -144,8 +145,8 @@ class LightGBMFamily(ModelFamily):
                 x,
                 y,
                 sample_weight=sample_weight,
-                eval_set=eval_set,
-                eval_names=eval_names,
+                eval_set=[(x_val, y_val)],
+                eval_names=[_VAL],
                 callbacks=callbacks,
             )
 
@@ -153,19 +154,26 @@ class LightGBMFamily(ModelFamily):
 class _Reporter:
     """LightGBM callback: every round's metrics to ``on_iteration``; True from it stops.
 
-    Runs before LightGBM's own early-stopping callback (callbacks without an ``order`` run
-    first), so the last round is reported even when early stopping ends training.
+    The validation metrics come from LightGBM's evaluation of the eval set; the training
+    metrics, on the rounds ``train_loss_every`` picks, from ``Booster.eval_train`` (the
+    booster's cached scores of the training rows: the same values an eval set holding the
+    training data gives, without paying for them every round). Runs before LightGBM's own
+    early-stopping callback (callbacks without an ``order`` run first), so the last round is
+    reported even when early stopping ends training.
     """
 
-    def __init__(self, on_iteration: IterationCallback) -> None:
-        self.on_iteration = on_iteration
+    def __init__(self, on_iteration: IterationCallback, train_loss_every: int | None) -> None:
+        self.on_iteration, self.every = on_iteration, train_loss_every
 
     def __call__(self, env: Any) -> None:
-        results: Sequence[Any] = env.evaluation_result_list or []
-        if self.on_iteration(env.iteration - env.begin_iteration + 1, _metrics(results)):
+        step = env.iteration - env.begin_iteration + 1
+        results: list[Any] = list(env.evaluation_result_list or [])
+        if self.every is not None and (step == 1 or step % self.every == 0):
+            results = [(_TRAIN, *result[1:]) for result in env.model.eval_train()] + results
+        if self.on_iteration(step, _metrics(results)):
             from lightgbm.callback import EarlyStopException
 
-            raise EarlyStopException(env.iteration, list(results))
+            raise EarlyStopException(env.iteration, results)
 
 
 def _metrics(results: Sequence[Any]) -> dict[str, float]:

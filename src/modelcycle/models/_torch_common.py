@@ -271,6 +271,8 @@ class TorchEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
 class TorchFamily(ModelFamily):
     """A family of :class:`TorchEstimator`: unavailable without torch, fitted epoch by epoch."""
 
+    labels_from_proba = True  # TorchEstimator.predict is the argmax of predict_proba
+
     def available(self) -> str | None:
         """Why not, when torch is not installed."""
         return torch_missing()
@@ -286,8 +288,12 @@ class TorchFamily(ModelFamily):
         sample_weight: Any = None,
         on_iteration: IterationCallback | None = None,
         early_stopping_rounds: int | None = None,
+        train_loss_every: int | None = 1,
     ) -> Any:
-        """Train epoch by epoch, reporting each epoch (see :meth:`TorchEstimator.fit`)."""
+        """Train epoch by epoch, reporting each epoch (see :meth:`TorchEstimator.fit`).
+
+        The training loss is the epoch's mean batch loss, which costs nothing to measure, so
+        it is reported every epoch whatever ``train_loss_every`` says."""
         return estimator.fit(
             x,
             y,

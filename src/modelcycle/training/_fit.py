@@ -4,12 +4,14 @@
 cross-validation fold, a tuning trial):
 
 1. the data stage's preprocessor is fitted on the training rows only (never on validation
-   rows: their statistics must not leak into the model);
+   rows: their statistics must not leak into the model); it depends on the data alone, so a
+   tuning fits it once (:func:`prepare_rows`) and every trial reuses it;
 2. the family's estimator is fitted through ``family.fit`` with the validation rows, the
    spec's early stopping and, when ``class_weights`` is on, per-row weights inversely
    proportional to class frequency;
-3. every iteration's metrics (training loss, validation metrics) are logged to the run with
-   ``step = iteration`` as they arrive, so a long fit can be watched while it runs;
+3. every iteration's metrics (validation metrics; the training loss on the iterations the
+   spec's ``train_loss_every`` picks) are logged to the run with ``step = iteration`` as they
+   arrive, so a long fit can be watched while it runs;
 4. the params, the final validation metrics (``val_<metric>``), the best iteration and the
    fit time are logged; the fitted ``Pipeline(preprocess, model)`` is returned, not persisted
    (packaging a model version is the registry's work).
@@ -39,7 +41,15 @@ if TYPE_CHECKING:
 
     from modelcycle.models._base import IterationCallback
 
-__all__ = ["TrainResult", "prepare", "resolve_family", "run_for", "train_candidate"]
+__all__ = [
+    "PreparedRows",
+    "TrainResult",
+    "prepare",
+    "prepare_rows",
+    "resolve_family",
+    "run_for",
+    "train_candidate",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +113,8 @@ class _IterationLog:
 
     def __call__(self, iteration: int, metrics: dict[str, float]) -> bool | None:
         values = {key: float(value) for key, value in metrics.items()}
-        self.run.log_metrics(values, step=iteration)
+        if values:
+            self.run.log_metrics(values, step=iteration)
         self.count, self.last = self.count + 1, iteration
         value = iteration_value(values, self.goal)
         if value is not None and (self.best is None or self.goal.better(value, self.best[1])):
@@ -180,37 +191,63 @@ def _log_setup(
     run.log_text(json.dumps(plan, indent=2), "preprocessing_plan.json")
 
 
-def _fit(
-    family: ModelFamily,
-    params: Mapping[str, Any],
-    data: TrainData,
-    spec: TrainSpec,
-    task: Task,
-    log: _IterationLog,
-) -> tuple[Any, float]:
-    """Fit preprocessing then the estimator; the fitted pipeline and the seconds it took."""
-    from sklearn.pipeline import Pipeline
+@dataclass(frozen=True, eq=False)
+class PreparedRows:
+    """The preprocessor fitted on a :class:`TrainData`'s training rows, with the features it
+    made of the training and validation rows and their labels.
 
+    Every fit on the same data would compute exactly this again (the preprocessing depends on
+    the data and its spec, never on the model's hyperparameters), so a tuning prepares it
+    once and hands it to each trial's :func:`train_candidate`. The trials' pipelines then
+    share the one fitted preprocessor.
+    """
+
+    preprocess: Any
+    x_train: Any
+    y_train: Any
+    x_val: Any
+    y_val: Any
+
+
+def prepare_rows(data: TrainData) -> PreparedRows:
+    """Fit ``data``'s preprocessor on its training rows only and transform both parts."""
     from modelcycle.data._preprocessing import build_preprocessor
 
     x_train, y_train = data.rows("train")
     x_val, y_val = data.rows("validation")
-    started = time.perf_counter()
     preprocess = build_preprocessor(data.schema, data.preprocessing, data.target)
     features = preprocess.fit_transform(x_train, y_train)
+    return PreparedRows(preprocess, features, y_train, preprocess.transform(x_val), y_val)
+
+
+def _fit(
+    family: ModelFamily,
+    params: Mapping[str, Any],
+    rows: PreparedRows | TrainData,
+    spec: TrainSpec,
+    task: Task,
+    log: _IterationLog,
+) -> tuple[Any, PreparedRows, float]:
+    """Fit preprocessing (unless ``rows`` is already prepared) then the estimator; the fitted
+    pipeline, the prepared rows and the seconds it took."""
+    from sklearn.pipeline import Pipeline
+
+    started = time.perf_counter()
+    prepared = rows if isinstance(rows, PreparedRows) else prepare_rows(rows)
     estimator = family.build(task, params, seed=spec.seed)
     fitted = family.fit(
         estimator,
-        features,
-        y_train.to_numpy(),
-        x_val=preprocess.transform(x_val),
-        y_val=y_val.to_numpy(),
-        sample_weight=_sample_weight(spec, task, y_train),
+        prepared.x_train,
+        prepared.y_train.to_numpy(),
+        x_val=prepared.x_val,
+        y_val=prepared.y_val.to_numpy(),
+        sample_weight=_sample_weight(spec, task, prepared.y_train),
         on_iteration=log,
         early_stopping_rounds=spec.early_stopping_rounds,
+        train_loss_every=spec.train_loss_every,
     )
-    pipeline = Pipeline([("preprocess", preprocess), ("model", fitted)])
-    return pipeline, time.perf_counter() - started
+    pipeline = Pipeline([("preprocess", prepared.preprocess), ("model", fitted)])
+    return pipeline, prepared, time.perf_counter() - started
 
 
 def train_candidate(
@@ -225,6 +262,7 @@ def train_candidate(
     name: str | None = None,
     on_iteration: IterationCallback | None = None,
     progress: bool = False,
+    prepared: PreparedRows | None = None,
 ) -> TrainResult:
     """Train one candidate and track it (see the module docstring).
 
@@ -232,7 +270,9 @@ def train_candidate(
     when given, in the parent's experiment) and ended with the training: FINISHED, or FAILED
     with the error. With an :class:`ActiveRun`, everything is logged into it and it stays
     open. ``on_iteration`` sees every iteration after it is logged; returning True stops the
-    fit (tuning prunes this way). ``progress`` shows a rich progress line.
+    fit (tuning prunes this way). ``progress`` shows a rich progress line. ``prepared``
+    reuses a preprocessor already fitted on ``data`` (:func:`prepare_rows`); its fit time is
+    then not part of ``fit_seconds``.
 
         result = train_candidate(client, "linear", {"C": 0.5}, data, TrainSpec())
         result.metrics["roc_auc"], result.pipeline.predict(new_rows)
@@ -248,8 +288,16 @@ def train_candidate(
         log = _IterationLog(
             run, goal, on_iteration, (bar, bar.add_task(f"training {family.info.name}", total=None))
         )
-        pipeline, seconds = _fit(family, params, data, spec, task, log)
-        metrics = score(task, pipeline, *data.rows("validation"))
+        pipeline, rows, seconds = _fit(family, params, prepared or data, spec, task, log)
+        # The model on the already transformed validation rows: the pipeline's own numbers
+        # without transforming those rows a second time.
+        metrics = score(
+            task,
+            pipeline.steps[-1][1],
+            rows.x_val,
+            rows.y_val,
+            labels_from_proba=family.labels_from_proba,
+        )
         final = {f"val_{key}": value for key, value in metrics.items()}
         best = None if log.best is None else log.best[0]
         extra = {"iterations": float(log.count), "fit_seconds": seconds}

@@ -176,15 +176,25 @@ def infer_task(y: Any) -> Task:
     return Task.BINARY if labels.nunique() == 2 else Task.MULTICLASS
 
 
-def score(task: Task, estimator: Any, x: Any, y: Any) -> dict[str, float]:
-    """Every metric of ``task`` for the fitted ``estimator`` on rows ``x`` with labels ``y``."""
+def score(
+    task: Task, estimator: Any, x: Any, y: Any, *, labels_from_proba: bool = False
+) -> dict[str, float]:
+    """Every metric of ``task`` for the fitted ``estimator`` on rows ``x`` with labels ``y``.
+
+    ``labels_from_proba`` says the estimator's predicted class is always the most probable
+    one (:attr:`ModelFamily.labels_from_proba`): the labels are then taken from the one
+    ``predict_proba`` call rather than predicted a second time.
+    """
     names = _BY_TASK[Task(task)]
-    pred = estimator.predict(x)
     proba, classes = None, None
     if Task(task).is_classification:
         classes = np.asarray(estimator.classes_)
         if any(METRICS[n].uses_proba for n in names) and hasattr(estimator, "predict_proba"):
             proba = np.asarray(estimator.predict_proba(x))
+    if labels_from_proba and proba is not None and classes is not None:
+        pred = classes[proba.argmax(axis=1)]
+    else:
+        pred = estimator.predict(x)
     y_true = np.asarray(y)
     return {name: METRICS[name].compute(y_true, pred, proba, classes) for name in names}
 

@@ -3,6 +3,7 @@
     task: binary                 # binary | multiclass | regression; omitted: from the target
     metric: roc_auc              # omitted: the task's objective (see ``_metrics``)
     early_stopping_rounds: 20    # null: never stop early
+    train_loss_every: 10         # training loss at iteration 1 and every 10th (1: every one)
     class_weights: true          # weight rows inversely to their class frequency
     seed: 42
     candidates:
@@ -15,6 +16,12 @@
           boosting_type: {type: categorical, choices: [gbdt, dart]}
     tune: {trials: 50, timeout_s: 600, sampler: tpe, pruner: median, n_jobs: 2}
     cv: {folds: 5, method: stratified}
+
+Validation metrics are logged at every iteration. The training loss costs a pass over every
+training row when a family measures it apart from training (LightGBM's, for one: about as
+much as a boosting round on a small tree), so it is measured at the first iteration and every
+``train_loss_every``-th one (``1``: every iteration; ``null``: never). Families that get it for
+free (the neural ones: the epoch's mean batch loss) report it every epoch whatever the setting.
 
 Everything is validated once, here, with pydantic; unknown keys are errors. Checks that need
 the data (does the metric suit the inferred task? is the group column there?) run when
@@ -155,6 +162,7 @@ class TrainSpec(BaseModel):
     candidates: list[CandidateSpec] = Field(default_factory=list)
     metric: str | None = None
     early_stopping_rounds: int | None = Field(default=20, ge=1)
+    train_loss_every: int | None = Field(default=10, ge=1)
     class_weights: bool = False
     seed: int = 42
     tune: TuneSpec | None = None

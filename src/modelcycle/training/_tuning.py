@@ -10,7 +10,10 @@
 - **pruning**: a ``MedianPruner`` reads every iteration's validation metric as the family
   reports it (``trial.report``); when a trial falls below the median of earlier trials at the
   same iteration, the ``on_iteration`` callback returns True, the fit stops, and the trial is
-  PRUNED;
+  PRUNED. With ``pruner: none`` nothing reads them, so they are not reported to the study
+  (each is a database write; the trial's run holds the whole series anyway);
+- **preprocessing**: fitted once per tuning (per worker) on the training rows and shared by
+  every trial: it depends on the data, not on the hyperparameters searched;
 - **runs**: each trial is a child run of the tuning run, with its params, per-iteration and
   final metrics, and tags ``optuna_state`` (COMPLETE, PRUNED, FAIL), ``optuna_trial`` and
   ``optuna_study``; its status is FINISHED, KILLED (pruned) or FAILED;
@@ -29,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +40,7 @@ from modelcycle.errors import InvalidValueError, ModelcycleError, invalid_value
 from modelcycle.models import ModelFamily, Task
 from modelcycle.tracking import ActiveRun, Client
 from modelcycle.training._data import TrainData
-from modelcycle.training._fit import prepare, run_for, train_candidate
+from modelcycle.training._fit import PreparedRows, prepare, prepare_rows, run_for, train_candidate
 from modelcycle.training._metrics import Metric, iteration_value
 from modelcycle.training._space import suggest
 from modelcycle.training._spec import CandidateSpec, TrainSpec, TuneSpec
@@ -76,12 +80,15 @@ class TuneResult:
 
 
 class _Pruning:
-    """``on_iteration`` hook: report the validation metric, stop the fit when pruned."""
+    """``on_iteration`` hook: report the validation metric, stop the fit when pruned (a
+    tuning without a pruner reports nothing)."""
 
-    def __init__(self, trial: Any, goal: Metric) -> None:
-        self.trial, self.goal, self.pruned = trial, goal, False
+    def __init__(self, trial: Any, goal: Metric, report: bool = True) -> None:
+        self.trial, self.goal, self.report, self.pruned = trial, goal, report, False
 
     def __call__(self, iteration: int, metrics: dict[str, float]) -> bool | None:
+        if not self.report:
+            return None
         value = iteration_value(metrics, self.goal)
         if value is None or not math.isfinite(value):
             return None
@@ -168,6 +175,17 @@ class _Objective:
     ) -> None:
         self.run, self.family, self.candidate = run, family, candidate
         self.data, self.spec, self.task, self.goal = data, spec, task, goal
+        self.prunes = spec.tune is None or spec.tune.pruner != "none"
+        self._rows: PreparedRows | None = None
+        self._lock = threading.Lock()
+
+    def rows(self) -> PreparedRows:
+        """The preprocessed rows, prepared by the first trial that needs them (``n_jobs``
+        threads wait for it rather than fitting it twice)."""
+        with self._lock:
+            if self._rows is None:
+                self._rows = prepare_rows(self.data)
+            return self._rows
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -178,10 +196,16 @@ class _Objective:
         tags = {"optuna_study": trial.study.study_name, "optuna_trial": trial.number}
         with self.run.start_child(f"trial-{trial.number}", tags=tags) as child:
             trial.set_user_attr("run_id", child.run_id)
-            pruning = _Pruning(trial, self.goal)
+            pruning = _Pruning(trial, self.goal, report=self.prunes)
             try:
                 result = train_candidate(
-                    child, self.family, params, self.data, self.spec, on_iteration=pruning
+                    child,
+                    self.family,
+                    params,
+                    self.data,
+                    self.spec,
+                    on_iteration=pruning,
+                    prepared=self.rows(),
                 )
             except ModelcycleError:
                 child.set_tag("optuna_state", "FAIL")
