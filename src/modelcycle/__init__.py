@@ -6,9 +6,9 @@ libraries (torch, ray, shap, onnx) are imported only where they are used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from modelcycle._lazy import lazy_attributes
 from modelcycle._version import __version__
 
 if TYPE_CHECKING:
@@ -36,13 +36,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelcycle' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("modelcycle", _LAZY, globals())
 
 
 def __dir__() -> list[str]:

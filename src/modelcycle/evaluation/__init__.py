@@ -18,9 +18,9 @@ does not import the scientific stack.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from modelcycle._lazy import lazy_attributes
 from modelcycle.evaluation._gates import check_gates, gate_values, require_gates
 from modelcycle.evaluation._spec import EvaluationSpec, Gate, parse_gate
 
@@ -94,10 +94,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelcycle.evaluation' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("modelcycle.evaluation", _LAZY, globals())

@@ -16,9 +16,9 @@ loaded on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from modelcycle._lazy import lazy_attributes
 from modelcycle.registry._bundle import Bundle, load_bundle, signature_of
 from modelcycle.registry._registry import LoadedVersion, Registry, default_actor, parse_ref
 
@@ -57,10 +57,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelcycle.registry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("modelcycle.registry", _LAZY, globals())

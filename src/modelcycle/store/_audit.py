@@ -102,6 +102,19 @@ def _event(fields: dict[str, Any], prev: str, digest: str) -> AuditEvent:
     )
 
 
+def _stored_fields(row: Any) -> dict[str, Any]:
+    """The hashed fields of a stored event row."""
+    return {
+        "seq": row.seq,
+        "at": row.at,
+        "actor": row.actor,
+        "action": row.action,
+        "target": row.target,
+        "before": json.loads(row.before_json),
+        "after": json.loads(row.after_json),
+    }
+
+
 @dataclass
 class AuditVerification:
     """The result of walking the chain: ``ok``, how many events, and each problem found."""
@@ -138,16 +151,7 @@ class AuditRepository:
 
     @staticmethod
     def _row(row: Any) -> AuditEvent:
-        fields = {
-            "seq": row.seq,
-            "at": row.at,
-            "actor": row.actor,
-            "action": row.action,
-            "target": row.target,
-            "before": json.loads(row.before_json),
-            "after": json.loads(row.after_json),
-        }
-        return _event(fields, row.prev_hash, row.hash)
+        return _event(_stored_fields(row), row.prev_hash, row.hash)
 
     def verify(self) -> AuditVerification:
         """Walk the chain from the first event: every event's hash recomputed from its fields
@@ -163,16 +167,7 @@ class AuditRepository:
                 result.problems.append(f"events {expected_seq}..{row.seq - 1} are missing")
             if row.prev_hash != prev:
                 result.problems.append(f"event {row.seq}: does not follow the previous event")
-            fields = {
-                "seq": row.seq,
-                "at": row.at,
-                "actor": row.actor,
-                "action": row.action,
-                "target": row.target,
-                "before": json.loads(row.before_json),
-                "after": json.loads(row.after_json),
-            }
-            if event_hash(row.prev_hash, fields) != row.hash:
+            if event_hash(row.prev_hash, _stored_fields(row)) != row.hash:
                 result.problems.append(f"event {row.seq}: its content was changed")
             prev, expected_seq = row.hash, row.seq + 1
         last = rows[-1] if rows else None
