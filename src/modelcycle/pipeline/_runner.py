@@ -8,8 +8,9 @@
               training on the training split, measured on the validation split (cached by the
               dataset version, the candidate and the training spec); the fitted model is
               saved in the candidate's run in the background
-    evaluate  the best candidate's exam on the test split (see ``_evaluation``): metrics with
-              intervals, fairness, explanations, robustness, speed; an HTML report; gates
+    evaluate  the best candidate's exam on the test split (``_finish``, ``_evaluation``):
+              metrics with intervals, fairness, explanations, robustness, speed; an HTML
+              report; gates
               (cached by the model's run, the dataset version and the evaluation spec)
 
 Every step is a tag on the pipeline run (``step.data = hit|miss`` ...) and the run records the
@@ -28,12 +29,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.errors import GateFailedError, InvalidValueError
+from modelcycle.errors import InvalidValueError
 from modelcycle.pipeline._cache import code_version, file_digest, step_key
+from modelcycle.pipeline._finish import Trained, evaluation_step, registration_step
+from modelcycle.pipeline._result import PipelineResult, StepReport
 from modelcycle.pipeline._spec import ModelSpec, PipelineSpec
 
 if TYPE_CHECKING:
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
 
     from modelcycle import executors
     from modelcycle.models import Selection
-    from modelcycle.pipeline._register import RegisterSpec
     from modelcycle.tracking import ActiveRun, Client
     from modelcycle.training import CandidateSpec, TrainData, TrainResult, TrainSpec, TuneResult
     from modelcycle.types import DatasetVersion
@@ -60,43 +62,6 @@ _DATA_CODE = (
     "modelcycle.data._sources",
 )
 _TRAIN_CODE = ("modelcycle.training._fit", "modelcycle.training._tuning", "modelcycle.training._cv")
-
-
-@dataclass
-class StepReport:
-    """One step of a pipeline run: was it a cache hit, how long it took, what it produced."""
-
-    name: str
-    cache: str
-    seconds: float
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class PipelineResult:
-    """What ``modelcycle run`` did."""
-
-    run_id: str
-    dataset_version: str
-    steps: list[StepReport]
-    selection: dict[str, Any]
-    candidates: list[dict[str, Any]]
-    best: dict[str, Any] | None
-    evaluation: dict[str, Any] | None = None
-    registered: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "run_id": self.run_id,
-            "dataset_version": self.dataset_version,
-            "steps": [vars(step) for step in self.steps],
-            "selection": self.selection,
-            "candidates": self.candidates,
-            "best": self.best,
-            "evaluation": self.evaluation,
-            "registered": self.registered,
-        }
 
 
 @dataclass
@@ -299,7 +264,6 @@ def _save_model(
     training), then record the cache entry, which is only valid once the model is stored."""
     from modelcycle.models._persist import save_model
 
-    x_train, _ = data.rows("validation")
     manifest = save_model(
         client,
         result.run_id,
@@ -307,7 +271,7 @@ def _save_model(
         family=result.family,
         task=result.task.value,
         target=data.target,
-        features=[str(c) for c in x_train.columns],
+        features=[str(c) for c in data.frame.columns if c != data.target],
         classes=list(getattr(result.pipeline, "classes_", [])) or None,
     )
     outputs["model_size_bytes"] = manifest["size_bytes"]
@@ -350,12 +314,12 @@ def run_pipeline(
         result.dataset_version = version.ref
         try:
             if trained is not None and spec.evaluation.enabled:
-                chosen = _evaluation(
+                chosen = evaluation_step(
                     client, run, spec, trained, version.ref, use_cache, result, report_dir
                 )
                 if spec.registry is not None:
                     registering = (spec.registry, spec.name)
-                    _registration(
+                    registration_step(
                         client, run, registering, trained, chosen, version, spec_path, result
                     )
         finally:
@@ -372,7 +336,7 @@ def _training(
     result: PipelineResult,
     pool: Executor,
     executor: executors.Executor | None = None,
-) -> _Trained:
+) -> Trained:
     started = time.perf_counter()
     data = _train_data(spec, loaded.table)
     result.steps.append(
@@ -416,112 +380,7 @@ def _training(
     name = best["objective"]
     run.set_tags({"best_family": best["family"], "best_run_id": best["run_id"]})
     run.log_metrics({f"best_val_{name}": best["metrics"][name]})
-    return _Trained(data, models)
-
-
-@dataclass
-class _Trained:
-    """What evaluation needs from training: the data and the models fitted in this run."""
-
-    data: TrainData
-    models: dict[str, tuple[Any, Future[None]]]
-
-
-def _evaluation(
-    client: Client,
-    run: ActiveRun,
-    spec: PipelineSpec,
-    trained: _Trained,
-    version: str,
-    use_cache: bool,
-    result: PipelineResult,
-    report_dir: str | Path | None,
-) -> tuple[dict[str, Any], Any]:
-    """Evaluate the best candidate on the test rows; record the verdict; stop on failed gates.
-    The chosen candidate's snapshot and (when still in memory) its model are returned."""
-    from modelcycle.evaluation import require_gates
-    from modelcycle.pipeline._evaluation import Candidate, evaluate_candidates
-
-    best = result.best or {}
-    ranked = [best] + [c for c in result.candidates if c is not best]
-    candidates = []
-    for outputs in ranked:
-        model, saved = trained.models.get(outputs["run_id"], (None, None))
-        if saved is not None:
-            saved.result()  # the model is stored (and its size known) before it is evaluated
-        candidates.append(Candidate(outputs, model))
-    folder = Path(report_dir) if report_dir else Path(".modelcycle", "reports", run.run_id[:12])
-    outcome = evaluate_candidates(
-        client,
-        run,
-        trained.data,
-        spec.evaluation,
-        candidates,
-        version,
-        report_dir=folder,
-        use_cache=use_cache,
-        model_name=None if spec.registry is None else (spec.registry.name or spec.name),
-    )
-    first = outcome.evaluations[0]
-    chosen = outcome.chosen
-    result.steps.append(
-        StepReport(
-            "evaluate",
-            outcome.cache,
-            outcome.seconds,
-            {"verdict": first["verdict"]["text"], "reports": outcome.reports},
-        )
-    )
-    result.evaluation = {
-        "passed": outcome.passed,
-        "chosen": None if chosen is None else chosen["model"],
-        "verdicts": [f"{e['model']['name']}: {e['verdict']['text']}" for e in outcome.evaluations],
-        "gates": first["gates"],
-        "reports": outcome.reports,
-    }
-    metrics = {f"test_{k}": float(v) for k, v in first["metrics"].items() if _scalar(v)}
-    run.log_metrics(metrics)
-    run.set_tags({"gates": "passed" if outcome.passed else "failed"})
-    if chosen is not None:
-        run.set_tags({"chosen_run_id": chosen["model"]["run_id"]})
-        in_memory = {c.run_id: c.model for c in candidates if c.model is not None}
-        return chosen, in_memory.get(chosen["model"]["run_id"])
-    try:
-        require_gates(first["gates"], first["model"]["name"])
-    except GateFailedError as failed:
-        raise GateFailedError(f"{failed.message}; report: {outcome.reports[0]}") from None
-    raise GateFailedError(f"no candidate passed its gates; report: {outcome.reports[0]}")
-
-
-def _registration(
-    client: Client,
-    run: ActiveRun,
-    registering: tuple[RegisterSpec, str],
-    trained: _Trained,
-    chosen: tuple[dict[str, Any], Any],
-    version: DatasetVersion,
-    spec_path: str | Path | None,
-    result: PipelineResult,
-) -> None:
-    """Register the chosen candidate and move the spec's alias (see ``_register``)."""
-    from modelcycle.models._persist import load_model
-    from modelcycle.pipeline._register import register_chosen
-
-    register, default_name = registering
-    snapshot, model = chosen
-    if model is None:
-        model = load_model(client, snapshot["model"]["run_id"]).model
-    outputs = register_chosen(
-        client, run, register, default_name, snapshot, model, trained.data, version, spec_path
-    )
-    result.registered = outputs
-    result.steps.append(
-        StepReport("register", "off", outputs.pop("seconds"), {"version": outputs["version"]})
-    )
-
-
-def _scalar(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return Trained(data, models)
 
 
 def _best(candidates: list[dict[str, Any]]) -> dict[str, Any]:
