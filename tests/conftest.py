@@ -27,7 +27,8 @@ BACKENDS = ["sqlite", "postgresql"]
 _TABLES = (
     "experiments, runs, params, tags, metrics, latest_metrics, run_inputs, run_artifacts, "
     "dataset_versions, step_cache, registered_models, model_versions, model_aliases, "
-    "alias_events, audit_events, audit_head"
+    "alias_events, audit_events, audit_head, predictions, api_keys, feedback, "
+    "monitor_windows, alerts"
 )
 
 

@@ -20,8 +20,11 @@ __all__ = [
     "DatasetInput",
     "DatasetVersion",
     "Experiment",
+    "KeyInfo",
     "MetricPoint",
     "ModelVersion",
+    "PredictionEvent",
+    "PredictionRecord",
     "Run",
     "RunStatus",
 ]
@@ -214,3 +217,63 @@ class AuditEvent(_Record):
     after: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True)
+class PredictionEvent(_Record):
+    """One answered request as the server saw it: what went in (``inputs``: column name ->
+    values, one per row), what came out (``outputs``: output name -> values), which version
+    answered, how long it took, and whether it was a shadow copy (logged, never returned).
+    Row ``i`` of the request is known as ``f"{request_id}:{i}"``."""
+
+    request_id: str
+    model: str
+    version: int
+    inputs: dict[str, list[Any]]
+    outputs: dict[str, list[Any]]
+    latency_ms: float
+    time: datetime
+    shadow: bool = False
+
+    @property
+    def n_rows(self) -> int:
+        """The number of rows the request held."""
+        return len(next(iter(self.inputs.values()), []))
+
+
+@dataclass(frozen=True)
+class PredictionRecord(_Record):
+    """One logged request as the prediction log keeps it (immutable once written).
+
+    ``sample_rate`` is the logger's sampling rate when it was kept: a record stands for
+    ``1 / sample_rate`` requests when counting traffic. Row ``i`` is ``f"{request_id}:{i}"``.
+    """
+
+    request_id: str
+    model: str
+    version: int
+    time: datetime
+    latency_ms: float
+    n_rows: int
+    inputs: dict[str, list[Any]]
+    outputs: dict[str, list[Any]]
+    shadow: bool
+    sample_rate: float
+
+
+@dataclass(frozen=True)
+class KeyInfo(_Record):
+    """An API key as it may be shown: its name, the first characters of its secret
+    (``prefix``), its scopes and its life; never the secret nor its hash."""
+
+    key_id: str
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the key still opens anything."""
+        return self.revoked_at is None

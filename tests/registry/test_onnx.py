@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from modelcycle.data import ColumnKind, ColumnSchema, PreprocessingSpec, Schema, SplitSpec
 from modelcycle.errors import DataError, InvalidValueError
-from modelcycle.registry import _onnx
+from modelcycle.registry import _onnx_convert
 from modelcycle.registry._onnx import OnnxExport, OnnxPredictor, export_onnx
 from modelcycle.registry._onnx_convert import Converted
 from modelcycle.tracking import Client
@@ -262,8 +262,9 @@ def _flip_coefficients(converted: Converted) -> Converted:
 def test_a_corrupted_export_is_not_ready(
     titanic_linear: Any, titanic: TrainData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = _onnx.convert
-    monkeypatch.setattr(_onnx, "convert", lambda pipeline: _flip_coefficients(real(pipeline)))
+    real = _onnx_convert.convert
+    broken = lambda pipeline: _flip_coefficients(real(pipeline))  # noqa: E731
+    monkeypatch.setattr(_onnx_convert, "convert", broken)
     exported = export_onnx(titanic_linear, _test_rows(titanic), task="binary")
     assert not exported.ready and not exported.parity["labels_agree"]
     assert exported.parity["max_abs_diff"] > 0.1

@@ -10,10 +10,14 @@ from modelcycle.cli import (  # noqa: F401  (registers the commands)
     _demo,
     _evaluate,
     _experiments,
+    _keys,
     _models,
     _models_io,
+    _monitor,
+    _predict,
     _run,
     _runs,
+    _serve,
 )
 from modelcycle.cli._app import app, main
 

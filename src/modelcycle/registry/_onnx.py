@@ -30,7 +30,6 @@ graph treats as missing (a genuine empty-string category therefore counts as mis
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,16 +37,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelcycle.errors import DataError, invalid_value
-from modelcycle.registry._onnx_convert import (
-    COLUMNS_KEY,
-    OPSET,
-    Converted,
-    Unsupported,
-    convert,
-)
+from modelcycle.registry._onnx_runtime import OPSET, graph_io
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from modelcycle.registry._onnx_convert import Converted
 
 __all__ = ["PARITY_ROWS", "OnnxExport", "OnnxPredictor", "export_onnx"]
 
@@ -112,6 +107,8 @@ def export_onnx(
     if not hasattr(sample, "iloc"):
         why = "expected a pandas DataFrame of test rows"
         raise invalid_value("sample", type(sample).__name__, why)
+    from modelcycle.registry._onnx_convert import Unsupported, convert
+
     try:
         converted = convert(pipeline)
     except Unsupported as unsupported:
@@ -204,21 +201,14 @@ class OnnxPredictor:
     """
 
     def __init__(self, model: bytes, *, task: str, classes: Sequence[Any] | None = None) -> None:
-        import onnxruntime  # type: ignore[import-untyped, unused-ignore]
-
         if task not in _TASKS:
             raise invalid_value("task", task, f"expected one of {', '.join(_TASKS)}")
         if task != "regression" and (classes is None or len(classes) == 0):
             raise invalid_value("classes", classes, f"a {task} model needs its class labels")
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # errors only: no optimizer chatter on stderr
-        self.session = onnxruntime.InferenceSession(
-            model, options, providers=["CPUExecutionProvider"]
-        )
+        self.graph = graph_io(model, task)
+        self.session = self.graph.session
         self.task = task
         self.classes = None if classes is None else np.asarray(list(classes))
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.inputs: list[dict[str, str]] = json.loads(meta[COLUMNS_KEY])
 
     def predict(self, rows: pd.DataFrame | Mapping[str, Sequence[Any]]) -> np.ndarray[Any, Any]:
         """Class labels (original values) or regression values, one per row."""
@@ -236,20 +226,19 @@ class OnnxPredictor:
 
     def _run(self, rows: Any, output: int) -> Any:
         """One output of the graph: 0 is the label or value, 1 the probabilities."""
-        name = self.session.get_outputs()[output].name
+        name = self.graph.outputs["predict" if output == 0 else "predict_proba"]
         return self.session.run([name], self._feed(rows))[0]
 
     def _feed(self, rows: Any) -> dict[str, np.ndarray[Any, Any]]:
         """One ``[rows, 1]`` array per graph input from a DataFrame or a column mapping."""
         feed = {}
         lengths = set()
-        for item in self.inputs:
-            column = item["column"]
+        for name, column, string in self.graph.feed:
             if column not in rows:
                 raise DataError(f"missing column {column!r}: the model reads it")
-            values = _values(rows[column], column, string=item["type"] == "tensor(string)")
+            values = _values(rows[column], column, string=string)
             lengths.add(len(values))
-            feed[item["name"]] = values.reshape(-1, 1)
+            feed[name] = values.reshape(-1, 1)
         if len(lengths) > 1:
             raise DataError(f"columns have different lengths: {sorted(lengths)}")
         return feed

@@ -32,14 +32,13 @@ import numpy as np
 
 from modelcycle.data._preprocessing import as_documents, as_labels
 from modelcycle.registry._onnx_ops import Cast, Impute, Strings, register_converters
+from modelcycle.registry._onnx_runtime import COLUMNS_KEY, OPSET
 
 __all__ = ["COLUMNS_KEY", "OPSET", "Converted", "Unsupported", "convert"]
 
-#: Opset of the default ONNX domain (``Equal`` on strings needs 19 or later).
-OPSET = 21
+#: Opset of the ``ai.onnx.ml`` domain (the default domain's, ``OPSET``, is 21: ``Equal`` on
+#: strings needs 19 or later).
 _ML_OPSET = 3
-#: Metadata key of the input table, ``[{"column", "name", "type"}, ...]`` as JSON.
-COLUMNS_KEY = "modelcycle.columns"
 _STRING, _DOUBLE = "tensor(string)", "tensor(double)"
 _MODEL = "the model"
 _SKLEARN_TREES = ("sklearn.tree", "sklearn.ensemble")

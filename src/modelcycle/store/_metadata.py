@@ -8,6 +8,8 @@
     store.steps         # StepCacheRepository: outputs of pipeline steps by cache key
     store.registry      # RegistryRepository: models, versions, aliases and their history
     store.audit         # AuditRepository: the hash-chained log of registry changes
+    store.predictions   # PredictionRepository: the immutable log of served predictions
+    store.keys          # ApiKeyRepository: API keys (hashed secrets) and their scopes
 
 Every repository shares one :class:`~modelcycle.store._db.Database` (engine, backend, schema
 revision); the facade holds no logic of its own.
@@ -20,7 +22,9 @@ from modelcycle.store._audit import AuditRepository
 from modelcycle.store._datasets import DatasetRepository
 from modelcycle.store._db import Database
 from modelcycle.store._experiments import ExperimentRepository
+from modelcycle.store._keys import ApiKeyRepository
 from modelcycle.store._metrics import MetricRepository
+from modelcycle.store._predictions import PredictionRepository
 from modelcycle.store._registry import RegistryRepository
 from modelcycle.store._runs import RunRepository
 from modelcycle.store._steps import StepCacheRepository
@@ -40,6 +44,8 @@ class MetadataStore:
         self.steps = StepCacheRepository(self.db)
         self.registry = RegistryRepository(self.db)
         self.audit = AuditRepository(self.db)
+        self.predictions = PredictionRepository(self.db)
+        self.keys = ApiKeyRepository(self.db)
 
     @property
     def url(self) -> str:

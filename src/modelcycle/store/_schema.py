@@ -16,7 +16,7 @@ import sqlalchemy as sa
 __all__ = ["HEAD_REVISION", "metadata"]
 
 #: The newest migration revision; a test checks it equals Alembic's head.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0007"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -221,4 +221,96 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# Revision 0006: the prediction log (one immutable row per answered request; a shadow copy of a
+# request is its own row) and hashed API keys.
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("shadow", sa.Boolean, primary_key=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("inputs_json", sa.Text, nullable=False),
+    sa.Column("outputs_json", sa.Text, nullable=False),
+    sa.Column("sample_rate", sa.Float, nullable=False),
+    sa.Index(None, "model", "time"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+# -- the feedback loop and monitoring (0007) ----------------------------------------------------
+
+#: Ground truth or a rating for one predicted row (``row_id`` = ``request_id:i``). The same
+#: value sent twice is one row (unique on row, kind and value hash); a different value for a row
+#: that already has one is kept too, with ``conflict`` set: nothing is overwritten.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("feedback_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("row_id", sa.String(160), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value_json", sa.Text, nullable=False),
+    sa.Column("value_sha256", sa.String(64), nullable=False),
+    sa.Column("conflict", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(512), nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("row_id", "kind", "value_sha256"),
+    sa.Index(None, "model", "received_at"),
+    sa.Index(None, "request_id"),
+)
+
+#: One monitoring window's scores: ``kind`` drift, quality or operations; ``version`` NULL
+#: when the window spans every version of the model; ``snapshot_json`` the JSON snapshot.
+monitor_windows = sa.Table(
+    "monitor_windows",
+    metadata,
+    sa.Column("window_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("start", sa.BigInteger, nullable=False),
+    sa.Column("end", sa.BigInteger, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("snapshot_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "model", "kind", "end"),
+)
+
+#: A fired alert rule. ``fingerprint`` (model, rule, what fired) de-duplicates within the
+#: rule's cooldown; ``delivery`` records the webhook's outcome (NULL: no webhook configured).
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("alert_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("rule", sa.String(256), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("window_id", sa.Integer, nullable=True),
+    sa.Column("fired_at", sa.BigInteger, nullable=False),
+    sa.Column("delivery", sa.String(256), nullable=True),
+    sa.Index(None, "model", "rule", "fired_at"),
+    sa.Index(None, "fingerprint", "fired_at"),
 )
