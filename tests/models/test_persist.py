@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +85,36 @@ def test_a_run_without_a_model_says_so(client: Client) -> None:
         pass
     with pytest.raises(NotFoundError, match="saved no model"):
         load_model(client, run.run_id)
+
+
+@pytest.mark.slow
+def test_saving_with_skops_does_not_import_torch_and_leaves_the_torch_wrapper_importable() -> None:
+    # skops' import walks every sklearn package, one of which wraps torch. In a fresh process
+    # a model must save and load without importing torch, and the wrapper must stay
+    # importable afterwards (nothing is left blocked).
+    probe = """
+import importlib.util, json, sys
+from sklearn.linear_model import LogisticRegression
+from modelcycle.models._persist import dump_model, restore_model
+
+model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+data, fmt = dump_model(model)
+restored = restore_model(data, fmt)
+wrapper = "sklearn.external" + "s.array_api_compat.torch"
+print(json.dumps({
+    "format": fmt,
+    "torch": "torch" in sys.modules,
+    "same": restored.predict([[0.5], [2.5]]).tolist() == model.predict([[0.5], [2.5]]).tolist(),
+    "wrapper_importable": importlib.util.find_spec(wrapper) is not None,
+}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "format": "skops",
+        "torch": False,
+        "same": True,
+        "wrapper_importable": True,
+    }

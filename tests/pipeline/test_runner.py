@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,3 +117,63 @@ def test_spec_errors_in_the_model_section_name_key_and_line(cli: Invoke, project
     code, _, err = cli("run", "bad.yaml")
     assert code == 1
     assert err == "error: bad.yaml:15: model.tune.trials: must be a positive integer\n"
+
+
+LIGHTGBM_SPEC = """\
+version: 1
+name: light
+data:
+  source: {path: cancer.csv}
+  target: {column: target}
+  split: {method: stratified, seed: 3}
+model:
+  candidates: [{family: lightgbm, params: {n_estimators: 20}}]
+evaluation: {enabled: false}
+"""
+
+PROBE = """
+import contextlib, io, json, sys
+from modelcycle.cli import main
+from modelcycle.models._persist import load_model
+from modelcycle.tracking import Client
+
+sys.argv = ["modelcycle", "--store", "sqlite:///store/m.db", "--artifacts", "artifacts",
+            "run", "light.yaml", "--json"]
+shown = io.StringIO()
+with contextlib.redirect_stdout(shown), contextlib.suppress(SystemExit):
+    main()
+dialect = "sqlalchemy.dialects.postgre" + "sql"
+loaded = [name for name in ("torch", dialect) if name in sys.modules]
+run_id = json.loads(shown.getvalue())["best"]["run_id"]
+saved = load_model(Client("sqlite:///store/m.db", "artifacts"), run_id)
+print(json.dumps({"loaded": loaded, "format": saved.manifest["format"]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_lightgbm_run_on_sqlite_saves_its_model_without_torch_or_the_postgres_dialect(
+    project: Path,
+) -> None:
+    # What a user's `modelcycle run` pays for: neither torch (skops' import walks sklearn's
+    # torch wrapper) nor the PostgreSQL dialect is loaded for a LightGBM run on SQLite.
+    (project / "light.yaml").write_text(LIGHTGBM_SPEC)
+    # The store exists before, as a user's does (creating it migrates the schema: Alembic
+    # loads the dialects of every server it supports).
+    stores = ["--store", "sqlite:///store/m.db", "--artifacts", "artifacts"]
+    subprocess.run(
+        [sys.executable, "-m", "modelcycle", *stores, "runs", "list"],
+        cwd=project,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {"loaded": [], "format": "skops"}

@@ -14,6 +14,17 @@ schema and refuses any type it is not told to trust; we trust types by module pr
 verifies the SHA-256 it recorded before any byte reaches the unpickler, so only bytes this
 store wrote are ever unpickled (the registry's model bundle adds ONNX on top of this).
 
+Importing skops is the dear part of a save (it was 4-7 s after a 4 s training): at import,
+``skops.io._trusted_types`` calls scikit-learn's ``all_estimators``, whose
+``pkgutil.walk_packages`` imports every package under ``sklearn`` to look inside it, the
+vendored ``sklearn.externals.array_api_compat.torch`` among them, and that one imports all of
+torch when torch is installed (``python -X importtime -c "import skops.io"``: 2.5 s of 4.3 s).
+``all_estimators`` then skips everything under ``externals`` anyway. :func:`import_skops`
+makes that one walk step fail as "not installed" for the length of the import, so skops costs
+~0.5 s; nothing else changes, and the module imports normally afterwards. (Importing skops on
+a background thread while LightGBM trains was measured too: on the shared 2-core machine the
+import's CPU slowed the fit by as much as it saved, so the save imports it when it needs it.)
+
     save_model(client, run_id, result.pipeline, family="lightgbm", task="binary", target="y")
     loaded = load_model(client, run_id)
     loaded.model.predict(frame[loaded.manifest["features"]])
@@ -21,10 +32,13 @@ store wrote are ever unpickled (the registry's model bundle adds ONNX on top of 
 
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
 import sys
+import threading
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.errors import IntegrityError, NotFoundError
@@ -38,6 +52,7 @@ __all__ = [
     "TRUSTED_MODULES",
     "LoadedModel",
     "dump_model",
+    "import_skops",
     "load_model",
     "restore_model",
     "save_model",
@@ -56,6 +71,33 @@ TRUSTED_MODULES = (
 )
 MANIFEST = "model.json"
 _FILES = {"skops": "model.skops", "pickle": "model.pkl"}
+#: The vendored array-API wrapper of torch, which only ``all_estimators``' walk imports.
+_TORCH_WRAPPER = "sklearn.externals.array_api_compat.torch"
+_SKOPS_LOCK = threading.Lock()
+
+
+def import_skops() -> ModuleType:
+    """``skops.io``, imported without dragging torch in (see the module docstring).
+
+    While skops imports, ``sys.modules`` maps the torch wrapper to None, which Python's
+    import system reads as "not installed" and ``pkgutil.walk_packages`` skips; the entry is
+    removed right after, so a later ``import sklearn.externals.array_api_compat.torch`` works.
+    When torch or the wrapper is already loaded, nothing is blocked (it then costs nothing).
+    The block is process-wide for that half second: another thread importing the wrapper
+    meanwhile (only scikit-learn's array-API dispatch on torch tensors does) would find it
+    missing.
+    """
+    with _SKOPS_LOCK:
+        loaded = ("skops.io", "torch", _TORCH_WRAPPER)
+        block = not any(name in sys.modules for name in loaded)
+        if block:
+            sys.modules[_TORCH_WRAPPER] = None  # type: ignore[assignment]
+        try:
+            sio = importlib.import_module("skops.io")
+        finally:
+            if block and _TORCH_WRAPPER in sys.modules and sys.modules[_TORCH_WRAPPER] is None:
+                del sys.modules[_TORCH_WRAPPER]
+    return sio
 
 
 def _holds_torch(model: Any) -> bool:
@@ -70,9 +112,7 @@ def dump_model(model: Any) -> tuple[bytes, str]:
     """The model's bytes and their format: ``skops``, or ``pickle`` for PyTorch families."""
     if _holds_torch(model):
         return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), "pickle"
-    import skops.io as sio
-
-    return sio.dumps(model), "skops"
+    return import_skops().dumps(model), "skops"
 
 
 def restore_model(data: bytes, fmt: str) -> Any:
@@ -83,8 +123,7 @@ def restore_model(data: bytes, fmt: str) -> Any:
         return pickle.loads(data)  # only hash-verified bytes this store wrote
     if fmt != "skops":
         raise IntegrityError(f"unknown model format {fmt!r}: expected skops or pickle")
-    import skops.io as sio
-
+    sio = import_skops()
     types = sio.get_untrusted_types(data=data)
     refused = sorted(t for t in types if not t.startswith(TRUSTED_MODULES))
     if refused:

@@ -256,9 +256,9 @@ def _trusted_only(types: Iterable[str], holder: str) -> list[str]:
 
 def _skops_trusted(data: bytes, holder: str = "model") -> list[str]:
     """The non-default types a skops file holds (all within the trusted modules)."""
-    import skops.io as sio
+    from modelcycle.models._persist import import_skops
 
-    return _trusted_only(sio.get_untrusted_types(data=data), holder)
+    return _trusted_only(import_skops().get_untrusted_types(data=data), holder)
 
 
 def _checked_dest(dest: str | Path) -> Path:
@@ -363,9 +363,9 @@ def _check_model_file(folder: Path, flavor: Mapping[str, Any]) -> None:
     """Refuse a skops file holding untrusted types before MLflow loads it (its MLmodel file
     may trust anything)."""
     if flavor.get("serialization_format") == "skops":
-        import skops.io as sio
+        from modelcycle.models._persist import import_skops
 
-        found = sio.get_untrusted_types(file=folder / str(flavor.get("pickled_model")))
+        found = import_skops().get_untrusted_types(file=folder / str(flavor.get("pickled_model")))
         _trusted_only(found, f"MLflow model at {folder}")
 
 

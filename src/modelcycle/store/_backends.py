@@ -8,7 +8,8 @@ upsert is spelt, and how a schema migration is serialised between processes.
   ``BEGIN IMMEDIATE`` for write transactions so two writers queue on the lock instead of failing
   with "database is locked" when one upgrades a read lock.
 - PostgreSQL (``postgresql+psycopg://``): pooled connections checked before use; migrations
-  serialised with an advisory lock.
+  serialised with an advisory lock. Its dialect is imported only when a PostgreSQL store is
+  opened, so an embedded store does not pay for it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from modelcycle.errors import InvalidValueError, StoreUnavailableError
@@ -163,6 +164,8 @@ class PostgresBackend(SQLBackend):
 
     def insert(self, table: sa.Table) -> Any:
         """PostgreSQL's ``INSERT ... ON CONFLICT`` construct."""
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
 
     @contextlib.contextmanager
