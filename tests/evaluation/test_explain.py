@@ -25,9 +25,9 @@ from sklearn.pipeline import Pipeline
 
 from modelcycle.data import SplitSpec, build_preprocessor
 from modelcycle.errors import InvalidValueError
+from modelcycle.evaluation._dependence import partial_dependence
 from modelcycle.evaluation._explain import (
     explain_row,
-    partial_dependence,
     permutation_importance,
     shap_importance,
     source_columns,

@@ -25,10 +25,10 @@ from modelcycle.evaluation._gates import check_gates, gate_values, require_gates
 from modelcycle.evaluation._spec import EvaluationSpec, Gate, parse_gate
 
 if TYPE_CHECKING:
+    from modelcycle.evaluation._dependence import partial_dependence
     from modelcycle.evaluation._evaluate import Evaluation, evaluate, headline_metrics
     from modelcycle.evaluation._explain import (
         explain_row,
-        partial_dependence,
         permutation_importance,
         shap_importance,
     )
@@ -88,7 +88,7 @@ _LAZY = {
     "permutation_importance": "modelcycle.evaluation._explain",
     "shap_importance": "modelcycle.evaluation._explain",
     "explain_row": "modelcycle.evaluation._explain",
-    "partial_dependence": "modelcycle.evaluation._explain",
+    "partial_dependence": "modelcycle.evaluation._dependence",
     "perturbation_report": "modelcycle.evaluation._robustness",
     "worst_slices": "modelcycle.evaluation._robustness",
 }

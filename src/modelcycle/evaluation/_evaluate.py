@@ -209,6 +209,7 @@ def _fairness(inp: _Inputs) -> dict[str, Any]:
 
 def _explanations(inp: _Inputs, notes: list[str]) -> dict[str, Any]:
     from modelcycle.evaluation import _explain as e
+    from modelcycle.evaluation._dependence import partial_dependence
 
     spec = inp.spec.explain
     permutation = e.permutation_importance(
@@ -226,7 +227,7 @@ def _explanations(inp: _Inputs, notes: list[str]) -> dict[str, Any]:
         if shap is None:
             notes.append("SHAP: this model family has no tree or linear explainer")
     top = [row["feature"] for row in permutation[: spec.partial_dependence]]
-    pdp = e.partial_dependence(inp.model, inp.x, top, kinds=inp.kinds) if top else {}
+    pdp = partial_dependence(inp.model, inp.x, top, kinds=inp.kinds) if top else {}
     example = e.explain_row(
         inp.model, inp.x.iloc[[0]], background=inp.x.head(200), seed=inp.spec.seed
     )
