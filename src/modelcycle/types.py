@@ -20,6 +20,8 @@ __all__ = [
     "DatasetInput",
     "DatasetVersion",
     "Experiment",
+    "FeedbackRecord",
+    "IngestCounts",
     "KeyInfo",
     "MetricPoint",
     "ModelVersion",
@@ -277,3 +279,49 @@ class KeyInfo(_Record):
     def active(self) -> bool:
         """Whether the key still opens anything."""
         return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class FeedbackRecord(_Record):
+    """Ground truth (``kind`` ``"label"``) or a user rating (``"rating"``) for one predicted
+    row, joined to the logged prediction: ``row_id`` is ``f"{request_id}:{i}"``, ``model`` and
+    ``version`` the version that answered. ``conflict`` is True when another value was already
+    recorded for the same row and kind (both are kept: nothing is overwritten).
+    ``feedback_id`` is None until the store has recorded it."""
+
+    row_id: str
+    request_id: str
+    model: str
+    version: int
+    kind: str
+    value: Any
+    source: str
+    received_at: datetime
+    conflict: bool = False
+    feedback_id: int | None = None
+
+
+@dataclass(frozen=True)
+class IngestCounts(_Record):
+    """What became of a batch of feedback; the outcomes are exclusive, one per item:
+    ``accepted`` newly recorded, ``conflicts`` newly recorded although the row already had
+    another value of that kind (flagged, nothing overwritten), ``duplicates`` identical to a
+    recorded value (nothing written), ``rejected`` not recorded (unknown id, invalid value)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every item counted."""
+        return self.accepted + self.duplicates + self.conflicts + self.rejected
+
+    def __add__(self, other: IngestCounts) -> IngestCounts:
+        return IngestCounts(
+            self.accepted + other.accepted,
+            self.duplicates + other.duplicates,
+            self.conflicts + other.conflicts,
+            self.rejected + other.rejected,
+        )

@@ -10,6 +10,7 @@ from modelcycle.cli import (  # noqa: F401  (registers the commands)
     _demo,
     _evaluate,
     _experiments,
+    _feedback,
     _keys,
     _models,
     _models_io,

@@ -218,3 +218,7 @@ def _print(snapshot: DriftSnapshot) -> None:
             f"domain classifier ROC AUC {domain.roc_auc:.3f} ({state_}, "
             f"threshold {domain.threshold})"
         )
+
+
+# the commands over the prediction log (windows, check, grafana, report) register themselves
+from modelcycle.cli import _monitor_ops  # noqa: E402, F401

@@ -6,6 +6,10 @@ reference without reading its rows: numeric columns bring their moments, exact v
 KS and PSI are coarser than from a ``k = 1024`` monitoring sketch); categorical columns bring
 exact counts (<= 100 categories) or their frequent-items estimates, the remainder counted as
 one overflow category. Text, datetime and id columns are listed as skipped.
+
+:func:`reference_for` picks a model version's reference: by default the training-data profile
+its bundle carries (part ``profile``), else its lineage's dataset version; a dataset version
+(``dataset:NAME@ID``), a stored reference (JSON) or a data file overrides it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
     from modelcycle.data import ColumnProfile, DatasetProfile
     from modelcycle.tracking import Client
 
-__all__ = ["from_dataset_version", "from_profile"]
+__all__ = ["from_dataset_version", "from_profile", "reference_for"]
 
 _NUMERIC = ("numeric", "integer")
 _CATEGORY = ("categorical", "boolean")
@@ -85,3 +89,41 @@ def from_dataset_version(client: Client, ref: str, **params: Any) -> DriftDetect
         return from_profile(DatasetProfile.from_dict(stored), **params)
     table, _ = load_version(client, ref)
     return DriftDetector(**params).fit(table)
+
+
+def reference_for(
+    client: Client, ref: str, *, reference: str | None = None, **params: Any
+) -> DriftDetector:
+    """The fitted drift reference of model version ``ref`` (``NAME@VERSION`` or an alias).
+
+    Default: the training-data profile stored in the version's bundle (else the profile of the
+    dataset version its lineage names). ``reference`` overrides it: ``dataset:NAME@ID``, a
+    stored reference written by ``DriftDetector.save`` (``.json``) or a data file (CSV,
+    Parquet, JSON Lines). ``params`` are :class:`DriftDetector` settings.
+    """
+    from modelcycle.data import DatasetProfile
+    from modelcycle.errors import NotFoundError
+    from modelcycle.monitoring._detector import is_reference_file
+    from modelcycle.registry import Registry
+
+    if reference is not None:
+        if reference.startswith("dataset:"):
+            return from_dataset_version(client, reference.removeprefix("dataset:"), **params)
+        if is_reference_file(reference):
+            stored = DriftDetector.load(reference)
+            for name, value in params.items():
+                setattr(stored, name, value)
+            stored._check()
+            return stored.reset()
+        return DriftDetector(**params).fit(reference)
+    bundle = Registry(client).bundle(ref)
+    profile = bundle.json_part("profile")
+    if profile is not None:
+        return from_profile(DatasetProfile.from_dict(profile), **params)
+    dataset = (bundle.manifest.get("lineage") or {}).get("dataset")
+    if dataset:
+        return from_dataset_version(client, dataset, **params)
+    raise NotFoundError(
+        f"model version {ref!r} has no training-data profile (registered without a dataset "
+        "version): give a reference (dataset:NAME@ID, a stored reference or a data file)"
+    )

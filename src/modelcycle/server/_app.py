@@ -24,7 +24,10 @@ from starlette.routing import Route
 
 from modelcycle._version import __version__
 from modelcycle.errors import ModelcycleError
+from modelcycle.monitoring._prometheus import register_monitoring
 from modelcycle.server._common import StampHeaders, error_response, json_response, new_request_id
+from modelcycle.server._feedback import add_feedback_routes
+from modelcycle.server._hot import HotPaths
 from modelcycle.server._mlflow import add_mlflow_routes
 from modelcycle.server._native import add_native_routes
 from modelcycle.server._state import ServerState
@@ -67,13 +70,16 @@ def create_app(client: Client, spec: ServeSpec, *, state: ServerState | None = N
         lifespan=lifespan,
     )
     app.state.modelcycle = state
+    register_monitoring(state.metrics.registry, state.client.metadata)
     add_v2_routes(app, state)
     add_mlflow_routes(app, state)
     add_native_routes(app, state)
-    _fast_paths(app)
+    add_feedback_routes(app, state)
+    hot = _fast_paths(app)
     app.add_exception_handler(ModelcycleError, _library_error)
     app.add_exception_handler(RequestValidationError, _request_error)
     app.add_middleware(StampHeaders, labels=state.labels)
+    app.add_middleware(HotPaths, routes=hot, labels=state.labels)
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
@@ -94,19 +100,21 @@ HOT_PATHS = frozenset(
 )
 
 
-def _fast_paths(app: FastAPI) -> None:
-    """Put a plain Starlette route in front of each prediction route.
+def _fast_paths(app: FastAPI) -> list[Route]:
+    """Put a plain Starlette route in front of each prediction route; the plain routes.
 
     The handlers take the raw request and answer a finished ``Response``, so FastAPI's
     dependency solving, telemetry context and response validation would be pure cost on the
     hot path; the plain route answers first (and is matched first), while the FastAPI route
-    behind it stays in the OpenAPI document with its request and response schemas."""
+    behind it stays in the OpenAPI document with its request and response schemas. The
+    ``HotPaths`` middleware answers the plain routes before the rest of the middleware stack."""
     fast = []
     for route in app.router.routes:
         if isinstance(route, APIRoute) and route.path in HOT_PATHS:
             methods = sorted(route.methods or ())
             fast.append(Route(route.path, _direct(route.endpoint), methods=methods))
     app.router.routes[:0] = fast
+    return fast
 
 
 def _direct(

@@ -49,9 +49,24 @@ class Problem(Exception):
         self.message = message
 
 
+#: Request ids not handed out yet: drawn from ``os.urandom`` 256 at a time, because each
+#: ``os.urandom`` call releases the GIL, and under load the event loop then waits for the
+#: batcher and log threads to give it back (5% of its time at 4,000 requests/s).
+_FRESH_IDS: list[str] = []
+
+
 def new_request_id() -> str:
-    """A fresh request id: 32 hex characters (128 random bits)."""
-    return os.urandom(16).hex()
+    """A fresh request id: 32 hex characters (128 random bits from ``os.urandom``)."""
+    try:
+        return _FRESH_IDS.pop()
+    except IndexError:
+        drawn = os.urandom(16 * 256).hex()
+        _FRESH_IDS.extend(drawn[i : i + 32] for i in range(32, len(drawn), 32))
+        return drawn[:32]
+
+
+# a forked worker must never hand out the ids its parent holds
+os.register_at_fork(after_in_child=_FRESH_IDS.clear)
 
 
 def json_response(

@@ -203,3 +203,31 @@ NATIVE_RESPONSE = {
     },
 }
 MODELS = {"type": "object", "required": ["models"], "properties": {"models": {"type": "array"}}}
+_FEEDBACK_ITEM = {
+    "type": "object",
+    "required": ["id"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {
+            "type": "string",
+            "minLength": 1,
+            "description": "row id (REQUEST_ID:ROW) or the request id of a one-row request",
+        },
+        "label": {
+            "type": ["string", "number", "boolean"],
+            "description": "ground truth: one of the model's classes, or a number (regression)",
+        },
+        "rating": {"type": "number", "description": "a user's rating of the prediction"},
+    },
+}
+FEEDBACK_REQUEST = {"oneOf": [_FEEDBACK_ITEM, {"type": "array", "items": _FEEDBACK_ITEM}]}
+FEEDBACK_RESPONSE = {
+    "type": "object",
+    "required": ["accepted", "duplicates", "conflicts", "rejected", "rejections"],
+    "properties": {
+        **{k: {"type": "integer"} for k in ("accepted", "duplicates", "conflicts", "rejected")},
+        "rejections": {"type": "array", "items": {"type": "object"}},
+        "by_version": {"type": "object"},
+        "source": {"type": "string"},
+    },
+}

@@ -10,6 +10,7 @@
     store.audit         # AuditRepository: the hash-chained log of registry changes
     store.predictions   # PredictionRepository: the immutable log of served predictions
     store.keys          # ApiKeyRepository: API keys (hashed secrets) and their scopes
+    store.feedback      # FeedbackRepository: labels and ratings of predicted rows
 
 Every repository shares one :class:`~modelcycle.store._db.Database` (engine, backend, schema
 revision); the facade holds no logic of its own.
@@ -22,8 +23,10 @@ from modelcycle.store._audit import AuditRepository
 from modelcycle.store._datasets import DatasetRepository
 from modelcycle.store._db import Database
 from modelcycle.store._experiments import ExperimentRepository
+from modelcycle.store._feedback import FeedbackRepository
 from modelcycle.store._keys import ApiKeyRepository
 from modelcycle.store._metrics import MetricRepository
+from modelcycle.store._monitoring import MonitoringRepository
 from modelcycle.store._predictions import PredictionRepository
 from modelcycle.store._registry import RegistryRepository
 from modelcycle.store._runs import RunRepository
@@ -46,6 +49,8 @@ class MetadataStore:
         self.audit = AuditRepository(self.db)
         self.predictions = PredictionRepository(self.db)
         self.keys = ApiKeyRepository(self.db)
+        self.feedback = FeedbackRepository(self.db)
+        self.monitoring = MonitoringRepository(self.db)
 
     @property
     def url(self) -> str:

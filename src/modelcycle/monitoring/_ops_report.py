@@ -1,0 +1,187 @@
+"""The monitoring report of a served model: one self-contained HTML file read from the stored
+windows and alerts (nothing is recomputed).
+
+Sections: the drift table of each version's newest window, reference vs current distributions
+per feature (drifted first), drift scores over time, operations over time (p99 latency,
+throughput), quality over time beside the version's test value, and the alerts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelcycle.monitoring._report import _card, _row
+from modelcycle.monitoring._result import DriftSnapshot
+from modelcycle.reports import Page, escape, fmt_number, table
+from modelcycle.reports._charts import line_chart
+
+if TYPE_CHECKING:
+    from modelcycle.store._monitoring import AlertRecord, WindowRecord
+    from modelcycle.tracking import Client
+
+__all__ = ["monitoring_report"]
+
+_DRIFT_HEAD = [
+    "column",
+    "drift",
+    "kind",
+    "test",
+    "threshold",
+    "statistic",
+    "p-value",
+    "effect size",
+    "missing",
+]
+
+
+def _hours(windows: Sequence[WindowRecord], origin: float) -> list[float]:
+    return [(w.end.timestamp() - origin) / 3600 for w in windows]
+
+
+def _by_version(windows: Sequence[WindowRecord]) -> dict[int | None, list[WindowRecord]]:
+    grouped: dict[int | None, list[WindowRecord]] = defaultdict(list)
+    for window in windows:
+        grouped[window.version].append(window)
+    return dict(grouped)
+
+
+def _series(
+    windows: Sequence[WindowRecord], origin: float, value: Any
+) -> list[tuple[str, list[float], list[float]]]:
+    series = []
+    for version, found in sorted(_by_version(windows).items(), key=lambda kv: kv[0] or 0):
+        points = [(x, value(w)) for x, w in zip(_hours(found, origin), found, strict=True)]
+        points = [(x, float(y)) for x, y in points if isinstance(y, (int, float))]
+        series.append((f"v{version}", [x for x, _ in points], [y for _, y in points]))
+    return series
+
+
+def _drift_sections(page: Page, drift: Sequence[WindowRecord], origin: float) -> None:
+    for version, found in sorted(_by_version(drift).items(), key=lambda kv: kv[0] or 0):
+        newest = found[-1]
+        snapshot = DriftSnapshot.from_dict(newest.snapshot["features"])
+        ordered = sorted(snapshot.columns, key=lambda c: (not c.drifted, c.column))
+        when = f"{newest.start:%Y-%m-%d %H:%M} to {newest.end:%Y-%m-%d %H:%M} UTC"
+        intro = (
+            f"<p>Newest window of v{version}: {escape(when)}, {newest.n_rows:,} rows; "
+            f"{snapshot.drifted_columns} of {snapshot.tested_columns} features drifted.</p>"
+        )
+        rows = table(_DRIFT_HEAD, [_row(c) for c in ordered], raw=[True] * len(_DRIFT_HEAD))
+        page.add(f"Drift per feature (v{version})", intro + rows)
+        cards = "".join(_card(column) for column in ordered)
+        page.add(
+            f"Reference (blue) vs current (orange), v{version}", f'<div class="grid">{cards}</div>'
+        )
+    shares = _series(drift, origin, lambda w: w.snapshot["features"]["share_drifted"])
+    outputs = _series(
+        drift, origin, lambda w: (w.snapshot.get("predictions") or {}).get("share_drifted")
+    )
+    page.add(
+        "Drift scores over time",
+        '<div class="grid">'
+        + _card_chart("share of drifted features", shares, (0.0, 1.0))
+        + _card_chart("share of drifted outputs (vs baseline)", outputs, (0.0, 1.0))
+        + "</div>",
+    )
+
+
+def _card_chart(
+    title: str,
+    series: list[tuple[str, list[float], list[float]]],
+    y_range: tuple[float, float] | None = None,
+) -> str:
+    chart = line_chart(series, x_label="hours", y_label=title, y_range=y_range, markers=True)
+    return f'<div class="card"><h3>{escape(title)}</h3>{chart}</div>'
+
+
+def _quality_section(page: Page, quality: Sequence[WindowRecord], origin: float) -> None:
+    names = sorted({n for w in quality for n in w.snapshot.get("compared", {})})
+    cards = []
+    for name in names:
+        series = _series(quality, origin, lambda w, n=name: w.snapshot["metrics"].get(n))
+        tests = _series(
+            quality, origin, lambda w, n=name: w.snapshot["compared"].get(n, {}).get("low")
+        )
+        series += [(f"{label} test low", xs, ys) for label, xs, ys in tests]
+        cards.append(_card_chart(name, series))
+    rows = [
+        [
+            f"v{w.version}",
+            f"{w.end:%Y-%m-%d %H:%M}",
+            w.snapshot["labelled_rows"],
+            ", ".join(w.snapshot["degraded"]) or ("ok" if w.snapshot["judged"] else "too few"),
+        ]
+        for w in quality[-50:]
+    ]
+    body = f'<div class="grid">{"".join(cards)}</div>' + table(
+        ["version", "window end", "labelled rows", "degraded"], rows
+    )
+    page.add("Quality over time (labelled traffic vs the test interval)", body)
+
+
+def _alerts_section(page: Page, alerts: Sequence[AlertRecord]) -> None:
+    rows = [
+        [
+            f"{a.fired_at:%Y-%m-%d %H:%M}",
+            a.severity,
+            a.rule,
+            "" if a.version is None else f"v{a.version}",
+            a.message,
+            a.delivery or "",
+        ]
+        for a in alerts[-200:]
+    ]
+    body = table(["fired", "severity", "rule", "version", "message", "webhook"], rows)
+    page.add(f"Alerts ({len(alerts)})", body if rows else "<p>No alert has fired.</p>")
+
+
+def monitoring_report(client: Client, model: str, path: str | os.PathLike[str]) -> Path:
+    """Write the monitoring report of ``model`` to ``path`` from its stored windows and
+    alerts (compute them first: :func:`monitor_windows` or ``monitor check``)."""
+    from modelcycle.errors import NotFoundError
+
+    repo = client.metadata.monitoring
+    drift = repo.windows(model, kind="drift")
+    if not drift:
+        raise NotFoundError(
+            f"no monitoring windows stored for model {model!r}: run modelcycle monitor windows "
+            f"{model} (or monitor check) first"
+        )
+    operations = repo.windows(model, kind="operations")
+    # a span rescored after more labels arrived keeps only its newest quality window
+    newest_quality = {(w.version, w.start, w.end): w for w in repo.windows(model, kind="quality")}
+    quality = sorted(newest_quality.values(), key=lambda w: (w.end, w.window_id))
+    alerts = repo.alerts(model)
+    origin = drift[0].start.timestamp()
+    newest = [found[-1] for found in _by_version(drift).values()]
+    drifting = [w.version for w in newest if w.snapshot["features"]["dataset_drift"]]
+    verdict = (
+        f"{len(drift)} windows since {drift[0].start:%Y-%m-%d %H:%M} UTC; "
+        f"dataset drift now in {len(drifting)} of {len(newest)} versions; {len(alerts)} alerts"
+    )
+    page = Page(
+        title=f"Monitoring: {model}",
+        verdict=verdict,
+        level="fail" if drifting else ("warn" if alerts else "ok"),
+        subtitle=f"versions {', '.join(f'v{w.version}' for w in newest)}",
+    )
+    _drift_sections(page, drift, origin)
+    p99 = _series(operations, origin, lambda w: w.snapshot["latency_ms"]["p99"])
+    rps = _series(operations, origin, lambda w: w.snapshot["throughput_rps"])
+    page.add(
+        "Operations over time (prediction log)",
+        f'<div class="grid">{_card_chart("p99 latency (ms)", p99)}'
+        f"{_card_chart('throughput (requests/s)', rps)}</div>"
+        f"<p>Errors are counted by the server: modelcycle_request_errors_total on /metrics "
+        f"({escape(fmt_number(float(len(operations))))} operations windows stored).</p>",
+    )
+    if quality:
+        _quality_section(page, quality, origin)
+    else:
+        page.add("Quality over time", "<p>No labelled traffic yet (feedback labels).</p>")
+    _alerts_section(page, alerts)
+    return page.write(Path(path))
