@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -202,12 +205,21 @@ def test_a_folder_of_parquet_is_scored_file_by_file(models: Models, tmp_path: Pa
 def test_ray_scores_each_partition_in_its_own_task_with_the_same_results(
     models: Models, tmp_path: Path
 ) -> None:
+    # In a child process with a fresh Ray token (as tests/executors does): this process may
+    # have joined another Ray already, and ~/.ray/auth_token may hold another cluster's token.
     features = _partitions(models, tmp_path / "in")
-    result = score_file(
-        models.registry, "cancer@champion", tmp_path / "in", tmp_path / "out",
-        id_column="patient", executor="ray:1",
-    )  # fmt: skip
-    assert (result.executor, result.files, result.rows, result.model) == (
+    client = models.registry.client
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    command = [
+        sys.executable, "-m", "modelcycle", "--store", client.metadata.url,
+        "--artifacts", client.artifacts.url, "predict", "cancer@champion",
+        "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+        "--id-column", "patient", "--executor", "ray:1", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert (result["executor"], result["files"], result["rows"], result["model"]) == (
         "ray:1",
         3,
         569,
