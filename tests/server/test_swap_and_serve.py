@@ -4,17 +4,20 @@ pre-forked workers, start-up, shutdown, and its one-line errors."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 Served = Any  # the conftest's fixture (see tests/server/conftest.py)
 
@@ -93,8 +96,8 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_modelcycle_serve_prefork_workers_answer_and_stop_on_sigterm(
-    served: Served, port: int
+def test_modelcycle_serve_prefork_workers_answer_count_together_and_stop_on_sigterm(
+    served: Served, port: int, tmp_path: Path
 ) -> None:
     command = [
         sys.executable,
@@ -112,7 +115,9 @@ def test_modelcycle_serve_prefork_workers_answer_and_stop_on_sigterm(
         "2",
         "--no-log",
     ]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    shared = tmp_path / "metrics"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -128,11 +133,26 @@ def test_modelcycle_serve_prefork_workers_answer_and_stop_on_sigterm(
         assert len(_children(process.pid)) == 2
         rows = served.trained.cancer_rows.iloc[:20]
         expected = served.trained.cancer.predict(rows).tolist()
-        with httpx.Client(base_url=url) as http:
-            for i in range(20):  # new connections: the kernel spreads them over the workers
-                answer = http.post("/predict/cancer", json=[row_of(rows, i)])
-                assert answer.json()["predictions"] == [expected[i]]
-                assert answer.headers["X-Model-Version"] == "cancer@1"
+
+        def ask(i: int) -> None:  # a new connection each: the kernel spreads them
+            answer = httpx.post(f"{url}/predict/cancer", json=[row_of(rows, i)])
+            assert answer.json()["predictions"] == [expected[i]]
+            assert answer.headers["X-Model-Version"] == "cancer@1"
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(ask, range(20)))
+        answered = {path.stem.rpartition("_")[2] for path in shared.glob("counter_*.db")}
+        assert answered  # the workers count in the shared folder
+        for _ in range(6):  # whichever worker answers the scrape, it counts all 20
+            families = text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+            counted = [
+                sample.value
+                for family in families
+                for sample in family.samples
+                if sample.name == "modelcycle_requests_total"
+                and sample.labels.get("model") == "cancer"
+            ]
+            assert sum(counted) == 20
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)

@@ -12,10 +12,20 @@
 
 The hot path pays for two cached label children (a counter increment and a histogram
 observation): label lookups are memoised per (model, version, protocol).
+
+Several workers (``modelcycle serve --workers N``): :func:`share_between_workers`, called in the
+parent before the app is built, switches prometheus_client to its multiprocess mode (each
+worker's counters and histograms in memory-mapped files under one folder), and every worker's
+``/metrics`` then answers for all of them: the counters and histograms summed over the workers
+by prometheus_client's ``MultiProcessCollector``, the gauges read at scrape time (models
+loaded, monitoring) from the answering worker. The prediction-log counters are those of the
+answering worker (each worker has its own queue and writer).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +36,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from prometheus_client.metrics import MetricWrapperBase
 
-__all__ = ["CONTENT_TYPE", "ServerMetrics"]
+__all__ = ["CONTENT_TYPE", "ServerMetrics", "share_between_workers"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -138,8 +148,49 @@ class ServerMetrics:
         _child(self.batch_requests, name, version).observe(requests)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric (of every worker, when they share:
+        see the module docstring)."""
+        folder = os.environ.get(_MULTIPROC_ENV)
+        if not folder:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        combined = CollectorRegistry()
+        shared = MultiProcessCollector(None, path=folder)  # type: ignore[no-untyped-call]
+        combined.register(shared)
+        combined.register(_Unshared(self.registry, shared))
+        return generate_latest(combined)
+
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_between_workers() -> str:
+    """Put the metrics of the processes forked from now on in one folder (a fresh temporary
+    one unless ``$PROMETHEUS_MULTIPROC_DIR`` names one), so each worker's ``/metrics`` answers
+    for all of them; returns the folder. Call it before the app is built and the workers
+    forked."""
+    from prometheus_client import values
+
+    folder = os.environ.get(_MULTIPROC_ENV) or tempfile.mkdtemp(prefix="modelcycle-metrics-")
+    os.makedirs(folder, exist_ok=True)
+    os.environ[_MULTIPROC_ENV] = folder
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    return folder
+
+
+class _Unshared(Collector):
+    """The families of ``registry`` that the shared files do not hold: the gauges read at
+    scrape time (a worker's own counters would repeat the summed ones)."""
+
+    def __init__(self, registry: CollectorRegistry, shared: Collector) -> None:
+        self.registry, self.shared = registry, shared
+
+    def collect(self) -> Iterator[Any]:
+        summed = {family.name for family in self.shared.collect()}
+        for family in self.registry.collect():
+            if family.name not in summed:  # a counter nobody has counted yet has no samples
+                yield family
 
 
 def _child(metric: MetricWrapperBase, *labels: str) -> Any:

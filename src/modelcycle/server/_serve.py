@@ -6,7 +6,9 @@ the parent loads the deployments, binds the listening socket, then ``fork()``s: 
 inherit the socket (the kernel spreads connections) and the model pages copy-on-write. Each
 worker starts its own threads (watchers, batchers, the log writer) in its app's lifespan,
 after the fork, and opens its own database connections. The parent forwards SIGINT/SIGTERM
-and waits; a worker that dies is reported, not silently replaced.
+and waits; a worker that dies is reported, not silently replaced. The workers' metrics share
+one folder (``server._metrics.share_between_workers``), so any worker's ``/metrics`` answers
+for all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -86,6 +89,13 @@ def serve(
     from modelcycle.tracking import Client
 
     started = time.monotonic()
+    shared = None
+    if spec.workers > 1:  # before any metric exists: the workers' metrics go to one folder
+        from modelcycle.server._metrics import share_between_workers
+
+        chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        shared = share_between_workers()
+        shared = None if chosen else shared  # only a folder made here is removed at the end
     client = Client(store, artifacts)
     state = ServerState(client, spec)
     state.load()
@@ -105,7 +115,11 @@ def serve(
             on_ready(startup)
         _run(app, sock)
         return
-    _fork_workers(app, state, sock, startup, on_ready)
+    try:
+        _fork_workers(app, state, sock, startup, on_ready)
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 def _run(app: Any, sock: socket.socket) -> None:
