@@ -1,10 +1,10 @@
-"""``modelcycle models export`` (bundle, MLflow, ONNX) and ``modelcycle models import``."""
+"""``modelcycle models export`` (bundle, MLflow, ONNX; docker, k8s and edge targets) and
+``modelcycle models import``."""
 
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 
@@ -16,37 +16,52 @@ from modelcycle.errors import InvalidValueError
 Format = Literal["bundle", "mlflow", "onnx"]
 
 
-def _bundle_folder(bundle: Any, out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    for name, entry in bundle.manifest["parts"].items():
-        data = bundle.part(name)
-        if data is not None:
-            file = entry.get("file") or f"{name}.{'yaml' if name == 'spec' else 'json'}"
-            (out / file).write_bytes(data)
-    (out / "manifest.json").write_text(jsonlib.dumps(bundle.manifest, indent=2, default=str))
-    return out
-
-
 @models_app.command("export")
 def export(
     ref: Ref,
     out: Annotated[Path, typer.Option("--out", help="The folder (or .onnx file) to write.")],
     format: Annotated[
-        str, typer.Option("--format", help="bundle (every part), mlflow (an MLflow model) or onnx.")
-    ] = "bundle",
+        str | None,
+        typer.Option("--format", help="bundle (every part), mlflow (an MLflow model) or onnx."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="docker (Dockerfile), k8s (manifests) or edge (ONNX)."),
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option("--image", help="k8s: the container image (modelcycle-NAME:VERSION)."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Export a version: its whole bundle as files, an MLflow model folder that MLflow can
-    load and serve, or its ONNX graph (ONNX-ready versions only)."""
+    load and serve, its ONNX graph (ONNX-ready versions only), or a deployment target: a
+    Docker build context, Kubernetes manifests, or an edge bundle (ONNX graph + run.py)."""
     from modelcycle.registry import Registry, export_mlflow
+    from modelcycle.registry._targets import TARGETS, export_bundle_folder, export_target
 
+    if format is not None and target is not None:
+        raise InvalidValueError("--format and --target are mutually exclusive: give one")
+    if image is not None and target != "k8s":
+        raise InvalidValueError("--image applies to --target k8s only")
+    if target is not None:
+        if target not in TARGETS:
+            raise InvalidValueError(f"invalid value {target!r} for --target: docker, k8s or edge")
+        with state.client() as client:
+            result = export_target(Registry(client), ref, target, out, image=image)
+        if json:
+            emit_json(result)
+        else:
+            typer.echo(f"exported {result['model']} for {target}: {', '.join(result['files'])}")
+        return
+    format = format or "bundle"
     if format not in ("bundle", "mlflow", "onnx"):
         raise InvalidValueError(f"invalid value {format!r} for --format: bundle, mlflow or onnx")
     with state.client() as client:
         loaded = Registry(client).load(ref)
         bundle, version = loaded.bundle, loaded.version
         if format == "bundle":
-            written = _bundle_folder(bundle, out)
+            written = export_bundle_folder(bundle, out)
         elif format == "onnx":
             data = bundle.part("onnx")
             if data is None:
