@@ -10,16 +10,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from modelcycle.errors import InvalidValueError, StoreUnavailableError
+from modelcycle.errors import InvalidValueError, StoreUnavailableError, invalid_value
 from modelcycle.store._backends import WRITE_OPTION, SQLBackend, backend_for
 from modelcycle.store._schema import HEAD_REVISION
 
-__all__ = ["Database", "now_ms"]
+__all__ = ["Database", "aware_ms", "model_filter", "now_ms"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -27,6 +28,35 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 def now_ms() -> int:
     """Milliseconds since the Unix epoch: the store's unit of time."""
     return time.time_ns() // 1_000_000
+
+
+def aware_ms(when: datetime, field: str) -> int:
+    """A timezone-aware datetime in the store's unit; a naive one (whose instant is unknown)
+    is refused naming ``field``."""
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise invalid_value(field, when, "expected a timezone-aware datetime")
+    return int(when.timestamp() * 1000)
+
+
+def model_filter(
+    table: sa.Table,
+    time_column: str,
+    model: str,
+    version: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions every per-model record (predictions, feedback, monitoring) is read by:
+    the model, optionally one version, and ``since`` (inclusive) to ``until`` (exclusive) on
+    ``time_column``."""
+    where: list[sa.ColumnElement[bool]] = [table.c.model == model]
+    if version is not None:
+        where.append(table.c.version == int(version))
+    if since is not None:
+        where.append(table.c[time_column] >= aware_ms(since, "since"))
+    if until is not None:
+        where.append(table.c[time_column] < aware_ms(until, "until"))
+    return where
 
 
 def parse_store_url(url: str) -> sa.URL:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from modelcycle.errors import invalid_value
 from modelcycle.store import _schema as s
-from modelcycle.store._db import Database
+from modelcycle.store._db import Database, aware_ms, model_filter
 from modelcycle.store._experiments import to_datetime
 from modelcycle.store._predictions import _to_frame
 from modelcycle.types import FeedbackRecord, IngestCounts
@@ -52,12 +52,6 @@ class LoggedRequest(NamedTuple):
     model: str
     version: int
     n_rows: int
-
-
-def _ms(when: datetime, field: str) -> int:
-    if not isinstance(when, datetime) or when.tzinfo is None:
-        raise invalid_value(field, when, "expected a timezone-aware datetime")
-    return int(when.timestamp() * 1000)
 
 
 def _check_kind(kind: str) -> str:
@@ -94,7 +88,7 @@ def _row(record: FeedbackRecord) -> dict[str, Any]:
         "value_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "conflict": False,
         "source": record.source[:512],
-        "received_at": _ms(record.received_at, f"received_at of row {record.row_id!r}"),
+        "received_at": aware_ms(record.received_at, f"received_at of row {record.row_id!r}"),
     }
 
 
@@ -183,15 +177,9 @@ class FeedbackRepository:
         until: datetime | None,
         kind: str | None,
     ) -> list[sa.ColumnElement[bool]]:
-        where: list[sa.ColumnElement[bool]] = [_T.c.model == model]
+        where = model_filter(_T, "received_at", model, version, since, until)
         if kind is not None:
             where.append(_T.c.kind == _check_kind(kind))
-        if version is not None:
-            where.append(_T.c.version == int(version))
-        if since is not None:
-            where.append(_T.c.received_at >= _ms(since, "since"))
-        if until is not None:
-            where.append(_T.c.received_at < _ms(until, "until"))
         return where
 
     def query(

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from modelcycle.errors import NotFoundError, invalid_value
 from modelcycle.store import _schema as s
-from modelcycle.store._db import Database, now_ms
+from modelcycle.store._db import Database, aware_ms, now_ms
 from modelcycle.store._experiments import to_datetime
 
 __all__ = ["WINDOW_KINDS", "AlertRecord", "MonitoringRepository", "WindowRecord"]
@@ -64,12 +64,6 @@ class AlertRecord:
     window_id: int | None
     fired_at: datetime
     delivery: str | None
-
-
-def _ms(when: datetime, field: str) -> int:
-    if not isinstance(when, datetime) or when.tzinfo is None:
-        raise invalid_value(field, when, "expected a timezone-aware datetime")
-    return int(when.timestamp() * 1000)
 
 
 def _name(model: str) -> str:
@@ -129,7 +123,7 @@ class MonitoringRepository:
         """Store one window's snapshot (strict JSON: NaN or infinity is refused)."""
         if kind not in WINDOW_KINDS:
             raise invalid_value("window kind", kind, f"expected one of {', '.join(WINDOW_KINDS)}")
-        first, last = _ms(start, "window start"), _ms(end, "window end")
+        first, last = aware_ms(start, "window start"), aware_ms(end, "window end")
         if last < first:
             raise invalid_value("window end", end, f"is before the window start {start}")
         if not isinstance(n_rows, int) or n_rows < 0:
@@ -169,7 +163,7 @@ class MonitoringRepository:
         if version is not None:
             where.append(_W.c.version == int(version))
         if since is not None:
-            where.append(_W.c.end > _ms(since, "since"))
+            where.append(_W.c.end > aware_ms(since, "since"))
         query = sa.select(_W).where(*where).order_by(_W.c.end.desc(), _W.c.window_id.desc())
         with self._db.read() as conn:
             rows = list(conn.execute(query.limit(limit)).all())
@@ -225,7 +219,7 @@ class MonitoringRepository:
             "value": value,
             "threshold": threshold,
             "window_id": window_id,
-            "fired_at": now_ms() if fired_at is None else _ms(fired_at, "fired_at"),
+            "fired_at": now_ms() if fired_at is None else aware_ms(fired_at, "fired_at"),
             "delivery": None if delivery is None else delivery[:256],
         }
         with self._db.write() as conn:
@@ -247,7 +241,7 @@ class MonitoringRepository:
         if rule is not None:
             where.append(_A.c.rule == rule)
         if since is not None:
-            where.append(_A.c.fired_at >= _ms(since, "since"))
+            where.append(_A.c.fired_at >= aware_ms(since, "since"))
         query = sa.select(_A).where(*where).order_by(_A.c.fired_at.desc(), _A.c.alert_id.desc())
         with self._db.read() as conn:
             rows = list(conn.execute(query.limit(limit)).all())

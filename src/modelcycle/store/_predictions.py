@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from modelcycle.errors import invalid_value
 from modelcycle.store import _schema as s
-from modelcycle.store._db import Database
+from modelcycle.store._db import Database, aware_ms, model_filter
 from modelcycle.store._experiments import to_datetime
 from modelcycle.types import PredictionRecord
 
@@ -42,19 +42,13 @@ def encode_columns(columns: dict[str, list[Any]]) -> str:
     return orjson.dumps(columns, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
 
 
-def _ms(when: datetime, field: str) -> int:
-    if not isinstance(when, datetime) or when.tzinfo is None:
-        raise invalid_value(field, when, "expected a timezone-aware datetime")
-    return int(when.timestamp() * 1000)
-
-
 def _row(record: PredictionRecord) -> dict[str, Any]:
     return {
         "request_id": record.request_id,
         "shadow": bool(record.shadow),
         "model": record.model,
         "version": int(record.version),
-        "time": _ms(record.time, f"time of request {record.request_id!r}"),
+        "time": aware_ms(record.time, f"time of request {record.request_id!r}"),
         "latency_ms": float(record.latency_ms),
         "n_rows": int(record.n_rows),
         "inputs_json": encode_columns(record.inputs),
@@ -118,13 +112,7 @@ class PredictionRepository:
         until: datetime | None,
         shadow: bool | None,
     ) -> list[sa.ColumnElement[bool]]:
-        where: list[sa.ColumnElement[bool]] = [_T.c.model == model]
-        if version is not None:
-            where.append(_T.c.version == int(version))
-        if since is not None:
-            where.append(_T.c.time >= _ms(since, "since"))
-        if until is not None:
-            where.append(_T.c.time < _ms(until, "until"))
+        where = model_filter(_T, "time", model, version, since, until)
         if shadow is not None:
             where.append(_T.c.shadow == shadow)
         return where
