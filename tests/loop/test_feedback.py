@@ -110,6 +110,35 @@ def test_unknown_ids_are_rejected_with_their_reason_and_position(served: Client)
     assert report.by_version[""] == IngestCounts(rejected=3)
 
 
+def test_feedback_on_a_failed_request_is_rejected_because_it_failed(served: Client) -> None:
+    from modelcycle.store._predictions import FailedRequest
+
+    failure = FailedRequest(
+        request_id="f1",
+        model="colour",
+        version=1,
+        time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        latency_ms=0.2,
+        status=400,
+        error="invalid value 'x' for field 'x': expected a number",
+    )
+    served.metadata.predictions.insert_many([failure])
+    items = [
+        {"id": "f1", "label": "red"},
+        {"id": "f1:0", "rating": 3},
+        {"id": "c1", "label": "red"},
+    ]
+    report = ingest_feedback(served, items, source="tests")
+    assert report.counts == IngestCounts(accepted=1, rejected=2)
+    assert [(r.id, r.code) for r in report.rejections] == [
+        ("f1", "request_failed"),
+        ("f1:0", "request_failed"),
+    ]
+    assert report.rejections[0].reason.startswith("the request failed (HTTP 400)")
+    assert report.by_version["colour@1"] == IngestCounts(accepted=1, rejected=2)
+    assert [f.request_id for f in served.metadata.feedback.query("colour", kind=None)] == ["c1"]
+
+
 def test_labels_must_fit_the_models_task(served: Client) -> None:
     items = [
         {"id": "c3:0", "label": "green"},

@@ -75,8 +75,10 @@ def test_spec_errors_name_the_file_line_and_key(tmp_path: Path) -> None:
         _spec(tmp_path, "rules:\n  - type: drift_share\n    threshold: 2\n")
     with pytest.raises(SpecError, match=r"rules\[0\].type: "):
         _spec(tmp_path, "rules:\n  - type: vibes\n")
-    with pytest.raises(SpecError, match="error_rate rule needs metrics_url"):
-        _spec(tmp_path, "rules:\n  - {type: error_rate, threshold: 0.1}\n")
+    with pytest.raises(SpecError, match=r"rules\[0\].min_requests: "):
+        _spec(tmp_path, "rules:\n  - {type: error_rate, threshold: 0.1, min_requests: 0}\n")
+    no_server = _spec(tmp_path, "rules:\n  - {type: error_rate, threshold: 0.1}\n")
+    assert no_server.metrics_url is None  # the rule reads the prediction log
     with pytest.raises(SpecError, match=r"windows: .*window size"):
         _spec(tmp_path, "windows: {by: time, size: soon}\n")
     with pytest.raises(SpecError, match=r"cooldown: .*window size"):
@@ -145,7 +147,45 @@ def test_calm_traffic_fires_nothing_and_latency_rule_reads_the_log(
     assert result.firing[0].value > 100 and result.firing[0].delivery is None
 
 
-def test_error_rate_reads_the_server_counters(client: Client, tmp_path: Path) -> None:
+def test_error_rate_fires_on_a_window_of_many_failed_requests_not_on_clean_ones(
+    client: Client, tmp_path: Path
+) -> None:
+    from tests.monitoring.test_windows import failure
+
+    deployed = deploy(client)
+    calm = deployed.test.drop(columns=["target"])
+    log = client.metadata.predictions
+    log.insert_many(traffic(deployed.model, calm))  # 34 requests, minutes 0-33
+    log.insert_many(
+        [failure(f"e{i}", 1, 31.5 + i / 4, status=400 if i % 4 else 500) for i in range(8)]
+    )
+    spec = _spec(
+        tmp_path,
+        "windows: {by: time, size: 10m}\n"
+        "rules:\n  - {type: error_rate, threshold: 0.5, min_requests: 5, severity: critical}\n",
+    )
+    clean = check(client, "cancer", spec, now=T0 + timedelta(minutes=30))
+    assert clean.new_windows == 3 and not clean.fired  # 0-30 min: every request answered
+    failing = check(client, "cancer", spec, now=T0 + timedelta(hours=1))
+    assert failing.new_windows == 1
+    assert [(f.rule, f.status, f.version) for f in failing.firing] == [("error_rate", "new", 1)]
+    alert = failing.firing[0]
+    assert alert.value == pytest.approx(8 / 12) and alert.threshold == 0.5
+    assert "8 of 12 requests failed: 6 x 400, 2 x 500" in alert.message
+    window = client.metadata.monitoring.windows("cancer", kind="operations")[-1]
+    assert alert.window_id == window.window_id and window.snapshot["errors"] == 8
+    assert [
+        f.status for f in check(client, "cancer", spec, now=T0 + timedelta(hours=1)).firing
+    ] == ["duplicate"]
+    few = spec.model_copy(
+        update={"rules": [spec.rules[0].model_copy(update={"min_requests": 13, "name": "few"})]}
+    )
+    assert not check(client, "cancer", few, now=T0 + timedelta(hours=1)).fired
+
+
+def test_error_rate_falls_back_to_the_server_counters_without_a_log(
+    client: Client, tmp_path: Path
+) -> None:
     from modelcycle.server._metrics import ServerMetrics
 
     deploy(client)

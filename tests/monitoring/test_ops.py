@@ -110,6 +110,8 @@ def test_metrics_show_drift_gauges_and_the_dashboard_uses_only_exposed_names(
     assert "mean radius" in drifted
     assert samples["modelcycle_monitor_up"][0].value == 1.0
     assert samples["modelcycle_window_latency_p99_ms"][0].value > 0
+    newest_ops = client.metadata.monitoring.windows("cancer", kind="operations")[-1].snapshot
+    assert [s.value for s in samples["modelcycle_window_error_rate"]] == [newest_ops["error_rate"]]
 
     dashboard = grafana_dashboard("cancer")
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
@@ -174,12 +176,16 @@ def test_report_has_drift_distributions_scores_and_alerts(
         "Reference (blue) vs current (orange)",
         "Drift scores over time",
         "Operations over time",
+        "error rate (failed / all requests)",
         "Quality over time",
         "Alerts (",
         "mean radius",
         "<svg",
     ):
         assert text in html
+    operations = client.metadata.monitoring.windows("cancer", kind="operations")
+    total = sum(w.snapshot["requests"] for w in operations)
+    assert f"0 of {total:.0f} requests failed (0.00%) over {len(operations)} windows" in html
     assert "<script src" not in html and "<link" not in html  # self-contained
     assert path.stat().st_size < 1_000_000
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from tests.monitoring.deployed import T0, deploy, labels, traffic
@@ -11,6 +12,7 @@ from modelcycle.errors import InvalidValueError, NotFoundError
 from modelcycle.monitoring import monitor_windows, reference_for
 from modelcycle.monitoring._windows import parse_size
 from modelcycle.registry import Registry
+from modelcycle.store._predictions import FailedRequest
 from modelcycle.tracking import Client
 
 
@@ -91,6 +93,78 @@ def test_time_windows_store_operations_from_the_log(client: Client) -> None:
     assert stored[0].snapshot == ops
     with pytest.raises(NotFoundError, match="no registered model named 'other'"):
         monitor_windows(client, "other", by="time", size="1h")
+
+
+def failure(request_id: str, version: int, minutes: float, status: int = 400) -> FailedRequest:
+    """A failed request of cancer ``version`` at ``minutes`` after T0."""
+    return FailedRequest(
+        request_id=request_id,
+        model="cancer",
+        version=version,
+        time=T0 + timedelta(minutes=minutes),
+        latency_ms=0.5,
+        status=status,
+        error="invalid value 'x' for field 'mean radius': expected a number",
+    )
+
+
+def _by_start(windows: list[Any]) -> dict[tuple[int, int], Any]:
+    return {(w.version, int((w.start - T0).total_seconds() // 60)): w for w in windows}
+
+
+def test_time_windows_count_errors_and_error_rate_per_version(client: Client) -> None:
+    first, second = deploy(client), deploy(client)
+    calm = first.test.drop(columns=["target"])
+    log = client.metadata.predictions
+    log.insert_many(traffic(first.model, calm, latency_ms=3.0))  # v1: minutes 0-33
+    log.insert_many(traffic(second.model, calm.iloc[:50], version=2, prefix="t"))  # v2: 0-9
+    failed = [
+        failure("e1", 1, 2.5),
+        failure("e2", 1, 3.5, status=422),
+        failure("e3", 1, 12.5, status=500),
+        failure("e4", 2, 1.5),
+        failure("e5", 2, 41, status=503),  # v2 has no traffic then: an all-failed window
+        failure("e6", 2, 42, status=503),
+    ]
+    log.insert_many(failed)
+    result = monitor_windows(client, "cancer", by="time", size="10m", now=T0 + timedelta(days=1))
+    found = _by_start(result.windows)
+    assert sorted(found) == [(1, 0), (1, 10), (1, 20), (1, 30), (2, 0), (2, 40)]
+    ops = found[(1, 0)].operations
+    assert (ops["requests"], ops["answered"], ops["errors"]) == (12, 10, 2)
+    assert ops["error_rate"] == pytest.approx(2 / 12)
+    assert ops["errors_by_status"] == {"400": 1, "422": 1}
+    assert (ops["rows"], ops["logged_requests"], ops["logged_errors"]) == (50, 10, 2)
+    assert ops["latency_ms"]["p50"] == pytest.approx(7.5)  # the answers only: 3..12 ms
+    assert ops["throughput_rps"] == pytest.approx(12 / 600)
+    assert found[(1, 10)].operations["errors_by_status"] == {"500": 1}
+    assert [found[(1, m)].operations["error_rate"] for m in (20, 30)] == [0.0, 0.0]
+    assert found[(2, 0)].operations["error_rate"] == pytest.approx(1 / 11)
+    outage = found[(2, 40)]
+    assert (outage.n_rows, outage.drift, outage.quality) == (0, None, None)
+    assert outage.operations["error_rate"] == 1.0
+    assert outage.operations["latency_ms"]["p99"] is None
+    assert set(outage.ids) == {"operations"}
+    drift = client.metadata.monitoring.windows("cancer", kind="drift", version=2)
+    assert [(w.start, w.n_rows) for w in drift] == [(T0, 50)]
+    stored = client.metadata.monitoring.windows("cancer", kind="operations", version=2)
+    assert [w.snapshot["errors"] for w in stored] == [1, 2]
+    again = monitor_windows(client, "cancer", by="time", size="10m", now=T0 + timedelta(days=1))
+    assert again.windows == []
+
+
+def test_a_failed_request_counts_as_one_row_towards_a_count_window(client: Client) -> None:
+    deployed = deploy(client)
+    calm = deployed.test.drop(columns=["target"])
+    log = client.metadata.predictions
+    log.insert_many(traffic(deployed.model, calm))  # 169 rows, 34 requests, minutes 0-33
+    log.insert_many([failure(f"e{i}", 1, 40 + i) for i in range(40)])  # minutes 40-79
+    result = monitor_windows(client, "cancer", by="count", size=50)
+    assert [w.n_rows for w in result.windows] == [50, 50, 50, 19]
+    assert [w.operations["errors"] for w in result.windows] == [0, 0, 0, 31]
+    last = result.windows[-1]
+    assert last.operations["requests"] == 4 + 31 and last.drift is not None
+    assert result.pending_rows == 0  # 9 failed requests wait for the next window
 
 
 def test_a_window_still_open_is_not_stored_but_its_rows_are_counted(client: Client) -> None:

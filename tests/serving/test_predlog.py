@@ -54,7 +54,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(store: MetadataStore)
     assert (logger.dropped, logger.depth) == (3, 2)
     logger.close()
     assert (logger.written, logger.dropped) == (2, 3)
-    assert store.predictions.count("cancer") == {"requests": 2, "rows": 4}
+    assert store.predictions.count("cancer") == {"requests": 2, "rows": 4, "errors": 0}
 
 
 def test_events_after_close_are_counted_as_dropped(store: MetadataStore) -> None:
@@ -98,6 +98,43 @@ def test_a_failed_write_is_counted_and_later_batches_still_land(store: MetadataS
         assert logger.flush()
     assert (logger.written, logger.failed) == (1, 2)
     assert [r.request_id for r in store.predictions.query("cancer")] == ["good"]
+
+
+def test_failures_share_the_queue_are_never_sampled_and_are_counted(
+    store: MetadataStore,
+) -> None:
+    with PredictionLogger(store, sample=0.0, batch_size=10, flush_seconds=0.05) as logger:
+        assert not logger.log(_event("answered"))  # sampled out
+        error = "invalid value 'x' for field 'radius': expected a number\n  more detail"
+        assert logger.log_failure("bad", "cancer", 1, latency_ms=0.7, status=400, error=error)
+        assert logger.log_failure("boom", "cancer", 1, latency_ms=3.0, status=500, error="oops")
+        assert not logger.log_failure("ok", "cancer", 1, latency_ms=1.0, status=200, error="")
+        assert logger.flush()
+    assert logger.stats() == {
+        "written": 2,
+        "dropped": 0,
+        "sampled_out": 1,
+        "failed": 1,
+        "pending": 0,
+        "depth": 0,
+    }
+    assert store.predictions.query("cancer") == []
+    failed = store.predictions.failures("cancer")
+    assert [(f.request_id, f.status, f.latency_ms) for f in failed] == [
+        ("bad", 400, 0.7),
+        ("boom", 500, 3.0),
+    ]
+    assert failed[0].error == "invalid value 'x' for field 'radius': expected a number"
+    assert failed[0].time.tzinfo is not None
+
+
+def test_a_full_queue_drops_failures_too(store: MetadataStore) -> None:
+    logger = PredictionLogger(store, queue_size=1)  # writer not started
+    assert logger.log(_event("first"))
+    assert not logger.log_failure("bad", "cancer", 1, latency_ms=1.0, status=400, error="no")
+    assert logger.dropped == 1
+    logger.close()
+    assert store.predictions.count("cancer") == {"requests": 1, "rows": 2, "errors": 0}
 
 
 def test_row_ids_name_request_and_row() -> None:

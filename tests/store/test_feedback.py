@@ -9,6 +9,7 @@ import pytest
 
 from modelcycle.errors import InvalidValueError
 from modelcycle.store import MetadataStore
+from modelcycle.store._predictions import FailedRequest
 from modelcycle.types import FeedbackRecord, IngestCounts, PredictionRecord
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -133,6 +134,28 @@ def test_logged_requests_finds_live_requests_only(store: MetadataStore) -> None:
     found = store.feedback.logged_requests(["a", "s", "zzz"])
     assert list(found) == ["a"]
     assert (found["a"].model, found["a"].version, found["a"].n_rows) == ("churn", 1, 3)
+
+
+def test_a_failed_request_is_found_as_failed_and_never_joins_a_label(
+    logged: MetadataStore,
+) -> None:
+    failure = FailedRequest(
+        request_id="bad",
+        model="churn",
+        version=1,
+        time=T0 + timedelta(seconds=1),
+        latency_ms=0.3,
+        status=422,
+        error="invalid value 'x' for field 'age'",
+    )
+    logged.predictions.insert_many([failure])
+    found = logged.feedback.logged_requests(["a", "bad"])
+    assert (found["bad"].status, found["bad"].failed, found["bad"].n_rows) == (422, True, 0)
+    assert (found["a"].status, found["a"].failed) == (200, False)
+    # even a label stored for it directly (the repository trusts its caller) joins no row
+    logged.feedback.add_many([_label("a:0", "no"), _label("bad:0", "yes")])
+    frame = logged.feedback.labelled_frame("churn")
+    assert frame["row_id"].tolist() == ["a:0"]
 
 
 def test_many_rows_are_written_in_one_batch(logged: MetadataStore) -> None:

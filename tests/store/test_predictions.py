@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from modelcycle.errors import AlreadyExistsError, InvalidValueError, NotFoundError
 from modelcycle.store import MetadataStore
+from modelcycle.store._predictions import FailedRequest
 from modelcycle.types import PredictionRecord
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -75,8 +77,8 @@ def test_filters_by_version_and_time_window_and_limit_keeps_newest(
     window = log.query("churn", since=T0 + timedelta(seconds=2), until=T0 + timedelta(seconds=4))
     assert [r.request_id for r in window] == ["r2", "r3"]
     assert [r.request_id for r in log.query("churn", limit=2)] == ["r4", "r5"]
-    assert log.count("churn") == {"requests": 6, "rows": 12}
-    assert log.count("churn", version=1) == {"requests": 3, "rows": 6}
+    assert log.count("churn") == {"requests": 6, "rows": 12, "errors": 0}
+    assert log.count("churn", version=1) == {"requests": 3, "rows": 6, "errors": 0}
 
 
 def test_frame_has_one_row_per_predicted_row_with_inputs_and_probabilities(
@@ -120,6 +122,96 @@ def test_frame_of_an_empty_log_has_the_fixed_columns(store: MetadataStore) -> No
     frame = store.predictions.frame("churn")
     assert frame.empty
     assert list(frame.columns) == ["request_id", "row_id", "time", "version", "prediction"]
+
+
+def _failure(request_id: str, *, status: int = 400, seconds: int = 0) -> FailedRequest:
+    return FailedRequest(
+        request_id=request_id,
+        model="churn",
+        version=1,
+        time=T0 + timedelta(seconds=seconds),
+        latency_ms=0.5,
+        status=status,
+        error=f"invalid value 'x' for field 'age': expected a number\nsecond line {'z' * 400}",
+    )
+
+
+def test_failed_requests_are_kept_apart_from_the_predictions(store: MetadataStore) -> None:
+    log = store.predictions
+    records = [_record("a", rows=2), _failure("bad", seconds=1), _record("b", seconds=2)]
+    assert log.insert_many([*records, _failure("boom", status=500, seconds=3)]) == 4
+    assert [r.request_id for r in log.query("churn")] == ["a", "b"]
+    assert log.frame("churn")["request_id"].tolist() == ["a", "a", "b", "b"]
+    failed = log.failures("churn")
+    assert [(f.request_id, f.status, f.version) for f in failed] == [
+        ("bad", 400, 1),
+        ("boom", 500, 1),
+    ]
+    assert failed[0].error == "invalid value 'x' for field 'age': expected a number"
+    assert failed[0].time == T0 + timedelta(seconds=1) and failed[0].latency_ms == 0.5
+    assert log.count("churn") == {"requests": 4, "rows": 4, "errors": 2}
+    ops = log.operations("churn")
+    assert ops["request_id"].tolist() == ["a", "bad", "b", "boom"]
+    assert ops["status"].tolist() == [200, 400, 200, 500]
+    assert ops["n_rows"].tolist() == [2, 0, 2, 0]
+    assert str(ops["time"].dt.tz) == "UTC" and ops["time"].iloc[1] == T0 + timedelta(seconds=1)
+    assert log.operations("churn", since=T0 + timedelta(seconds=2))["status"].tolist() == [200, 500]
+    assert log.operations("other").empty
+
+
+def test_a_failed_request_keeps_the_first_line_of_its_error_truncated(
+    store: MetadataStore,
+) -> None:
+    long = _failure("long")
+    store.predictions.insert_many([replace(long, error="y" * 1000 + "\nmore")])
+    assert store.predictions.failures("churn")[0].error == "y" * 256
+    with pytest.raises(InvalidValueError, match="status of failed request 'ok'"):
+        store.predictions.insert_many([replace(_failure("ok"), status=200)])
+
+
+def test_a_log_written_before_revision_0008_reads_as_answered_requests(
+    empty_store_url: str,
+) -> None:
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    import modelcycle.store._db as db_module
+
+    url = sa.make_url(empty_store_url)
+    if url.drivername == "sqlite":
+        Path(url.database or "").parent.mkdir(parents=True)
+    config = Config()
+    config.set_main_option("script_location", str(Path(db_module.__file__).with_name("migrations")))
+    engine = sa.create_engine(empty_store_url)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+        conn.exec_driver_sql(
+            "INSERT INTO predictions (request_id, shadow, model, version, time, latency_ms, "
+            "n_rows, inputs_json, outputs_json, sample_rate) VALUES ('old', false, 'churn', 1, "
+            f"{int(T0.timestamp() * 1000)}, 2.0, 1, '{{\"age\": [40]}}', "
+            '\'{"predict": ["no"]}\', 1.0)'
+        )
+    engine.dispose()
+    store = MetadataStore(empty_store_url)
+    try:
+        assert [r.inputs for r in store.predictions.query("churn")] == [{"age": [40]}]
+        assert store.predictions.operations("churn")["status"].tolist() == [200]
+        assert store.predictions.failures("churn") == []
+        store.predictions.insert_many([_failure("new")])
+        assert store.predictions.count("churn") == {"requests": 2, "rows": 1, "errors": 1}
+    finally:
+        store.close()
+    with engine.begin() as conn:  # and back: the failed request goes with its columns
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("predictions")}
+        assert "status" not in columns and "error" not in columns
+        assert conn.exec_driver_sql("SELECT request_id FROM predictions").all() == [("old",)]
+    engine.dispose()
 
 
 def test_naive_times_are_refused_naming_the_field(store: MetadataStore) -> None:

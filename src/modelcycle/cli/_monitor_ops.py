@@ -62,8 +62,9 @@ def windows(
             w.start.isoformat(timespec="seconds"),
             w.end.isoformat(timespec="seconds"),
             str(w.n_rows),
-            fmt_number(w.drift["features"]["share_drifted"]),
+            "" if w.drift is None else fmt_number(w.drift["features"]["share_drifted"]),
             fmt_number(w.operations["latency_ms"]["p99"]),
+            fmt_number(w.operations["error_rate"]),
             "" if w.quality is None else ", ".join(w.quality["degraded"]) or "ok",
         ]
         for w in result.windows
@@ -78,7 +79,7 @@ def windows(
         )
         return
     title = f"{len(rows)} new windows of {model} ({result.pending_rows} rows pending)"
-    header = ["version", "start", "end", "rows", "drifted share", "p99 ms", "quality"]
+    header = ["version", "start", "end", "rows", "drifted share", "p99 ms", "error rate", "quality"]
     print_table(title, header, rows)
 
 

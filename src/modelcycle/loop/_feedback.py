@@ -8,9 +8,10 @@ An item's ``id`` is a row id (``REQUEST_ID:ROW``, as ``POST /predict`` answers) 
 id of a one-row request. Each ``label`` or ``rating`` of an item is one feedback value, and
 each value gets exactly one outcome: accepted, duplicate (already recorded), conflict
 (recorded beside a different value given earlier) or rejected (with its reason: an id the
-prediction log does not hold, a label that is not one of the model's classes or, for a
-regressor, not a number). Only the shape of an item (a mapping with an ``id`` and a label or
-a numeric rating) is an error that refuses the whole batch; nothing else is dropped silently.
+prediction log does not hold, a request that failed and so predicted nothing ("the request
+failed"), a label that is not one of the model's classes or, for a regressor, not a number).
+Only the shape of an item (a mapping with an ``id`` and a label or a numeric rating) is an
+error that refuses the whole batch; nothing else is dropped silently.
 The values judging one model version are written in one transaction; resending a batch after a
 failure is safe (what was written is then counted as duplicates).
 """
@@ -38,6 +39,7 @@ FIELDS = ("id", "label", "rating")
 MAX_REASONS = 20
 #: Rejection codes.
 UNKNOWN_ID, INVALID_LABEL, UNKNOWN_MODEL = "unknown_id", "invalid_label", "unknown_model"
+REQUEST_FAILED = "request_failed"
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,8 @@ class _Judge:
         if request is None:
             return "", self._reject(entry, UNKNOWN_ID, row_or_reason)
         key = f"{request.model}@{request.version}"
+        if request.failed:
+            return key, self._reject(entry, REQUEST_FAILED, row_or_reason)
         code, value = self._check(entry, request)
         if code:
             return key, self._reject(entry, code, value)
@@ -265,8 +269,16 @@ _NOT_LOGGED = (
 
 
 def _resolve(id_: str, logged: Mapping[str, LoggedRequest]) -> tuple[LoggedRequest | None, str]:
-    """The logged request and the row id, or None and the reason."""
+    """The logged request and the row id (for a failed request: the reason), or None and the
+    reason."""
     whole = logged.get(id_)
+    if whole is None:
+        head, sep, tail = id_.rpartition(":")
+        failed = logged.get(head) if sep and tail.isdigit() else None
+        if failed is not None and failed.failed:
+            whole = failed
+    if whole is not None and whole.failed:
+        return whole, f"the request failed (HTTP {whole.status}): it has no prediction to judge"
     if whole is not None:
         if whole.n_rows == 1:
             return whole, f"{id_}:0"

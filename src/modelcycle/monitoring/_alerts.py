@@ -1,9 +1,10 @@
 """Alert rules evaluated once: the check behind ``modelcycle monitor check`` and cron jobs.
 
 :func:`check` brings the model's windows up to date (:func:`monitor_windows`), then judges
-every rule of the :class:`MonitorSpec` on the newest stored window of each version (and, for
-``error_rate``, on the server's counters scraped from ``metrics_url``). A rule whose condition
-holds **fires**; it is then:
+every rule of the :class:`MonitorSpec` on the newest stored window of each version
+(``error_rate`` on the operations window's error rate from the prediction log; when no window
+has one, as for a server that does not log, on the server's counters scraped from
+``metrics_url`` if the spec gives it). A rule whose condition holds **fires**; it is then:
 
 - a **duplicate** when the last alert with the same fingerprint (model, rule, version) was
   about the same window: nothing new happened, nothing is recorded;
@@ -154,6 +155,29 @@ def _latency(model: str, rule: LatencyRule, window: WindowRecord) -> Firing | No
     return _firing(model, rule, window, value=p99, threshold=rule.threshold_ms, message=text)
 
 
+def _window_errors(model: str, rule: ErrorRateRule, window: WindowRecord) -> Firing | None:
+    ops = window.snapshot
+    rate = ops["error_rate"]
+    if rate is None or ops["requests"] < rule.min_requests or rate < rule.threshold:
+        return None
+    statuses = ", ".join(f"{n:.0f} x {s}" for s, n in ops["errors_by_status"].items())
+    text = (
+        f"error rate {rate:.1%} ({ops['errors']:.0f} of {ops['requests']:.0f} requests failed: "
+        f"{statuses}) from {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC"
+    )
+    return _firing(model, rule, window, value=rate, threshold=rule.threshold, message=text)
+
+
+def _error_rates(client: Client, model: str, rule: ErrorRateRule, spec: MonitorSpec) -> list[Any]:
+    """The rule on each version's newest window from the log, else on the server's counters."""
+    logged = [w for w in _newest(client, model, "operations") if "error_rate" in w.snapshot]
+    if logged:
+        return [_window_errors(model, rule, w) for w in logged]
+    if spec.metrics_url is not None:
+        return [_error_rate(model, rule, spec.metrics_url)]
+    return []
+
+
 def _error_rate(model: str, rule: ErrorRateRule, url: str) -> Firing | None:
     from modelcycle.monitoring._scrape import error_rate
 
@@ -174,8 +198,8 @@ def _judge(client: Client, model: str, spec: MonitorSpec) -> list[tuple[Any, Fir
             hits = [f for w in _newest(client, model, "quality") for f in _quality(model, rule, w)]
         elif isinstance(rule, LatencyRule):
             hits = [_latency(model, rule, w) for w in _newest(client, model, "operations")]
-        elif spec.metrics_url is not None:
-            hits = [_error_rate(model, rule, spec.metrics_url)]
+        elif isinstance(rule, ErrorRateRule):
+            hits = _error_rates(client, model, rule, spec)
         found += [(rule, hit) for hit in hits if hit is not None]
     return found
 

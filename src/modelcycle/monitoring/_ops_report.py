@@ -3,7 +3,8 @@ windows and alerts (nothing is recomputed).
 
 Sections: the drift table of each version's newest window, reference vs current distributions
 per feature (drifted first), drift scores over time, operations over time (p99 latency,
-throughput), quality over time beside the version's test value, and the alerts.
+throughput and error rate, all from the prediction log), quality over time beside the
+version's test value, and the alerts.
 """
 
 from __future__ import annotations
@@ -139,6 +140,28 @@ def _alerts_section(page: Page, alerts: Sequence[AlertRecord]) -> None:
     page.add(f"Alerts ({len(alerts)})", body if rows else "<p>No alert has fired.</p>")
 
 
+def _operations_section(page: Page, operations: Sequence[WindowRecord], origin: float) -> None:
+    p99 = _series(operations, origin, lambda w: w.snapshot["latency_ms"]["p99"])
+    rps = _series(operations, origin, lambda w: w.snapshot["throughput_rps"])
+    errors = _series(operations, origin, lambda w: w.snapshot.get("error_rate"))
+    counted = [w.snapshot for w in operations if w.snapshot.get("error_rate") is not None]
+    failed = sum(s["errors"] for s in counted)
+    total = sum(s["requests"] for s in counted)
+    summary = (
+        f"{fmt_number(failed)} of {fmt_number(total)} requests failed "
+        f"({failed / total:.2%}) over {len(counted)} windows"
+        if total
+        else "no request in the windows"
+    )
+    page.add(
+        "Operations over time (prediction log)",
+        f'<div class="grid">{_card_chart("p99 latency (ms)", p99)}'
+        f"{_card_chart('throughput (requests/s)', rps)}"
+        f"{_card_chart('error rate (failed / all requests)', errors, (0.0, 1.0))}</div>"
+        f"<p>{escape(summary)}; {len(operations)} operations windows stored.</p>",
+    )
+
+
 def monitoring_report(client: Client, model: str, path: str | os.PathLike[str]) -> Path:
     """Write the monitoring report of ``model`` to ``path`` from its stored windows and
     alerts (compute them first: :func:`monitor_windows` or ``monitor check``)."""
@@ -170,15 +193,7 @@ def monitoring_report(client: Client, model: str, path: str | os.PathLike[str]) 
         subtitle=f"versions {', '.join(f'v{w.version}' for w in newest)}",
     )
     _drift_sections(page, drift, origin)
-    p99 = _series(operations, origin, lambda w: w.snapshot["latency_ms"]["p99"])
-    rps = _series(operations, origin, lambda w: w.snapshot["throughput_rps"])
-    page.add(
-        "Operations over time (prediction log)",
-        f'<div class="grid">{_card_chart("p99 latency (ms)", p99)}'
-        f"{_card_chart('throughput (requests/s)', rps)}</div>"
-        f"<p>Errors are counted by the server: modelcycle_request_errors_total on /metrics "
-        f"({escape(fmt_number(float(len(operations))))} operations windows stored).</p>",
-    )
+    _operations_section(page, operations, origin)
     if quality:
         _quality_section(page, quality, origin)
     else:

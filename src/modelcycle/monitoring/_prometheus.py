@@ -15,6 +15,7 @@ gauges read are kept (a scrape never fails because of monitoring).
     modelcycle_quality_degraded{model, version}                metrics below their interval
     modelcycle_quality_labelled_rows{model, version}           labelled rows of the window
     modelcycle_window_latency_p99_ms{model, version}           p99 latency from the log
+    modelcycle_window_error_rate{model, version}               failed / all requests (log)
     modelcycle_monitor_window_end_timestamp_seconds{model, version, kind}
     modelcycle_monitor_up                                      1 when the store was read
 """
@@ -51,6 +52,7 @@ _GAUGES: dict[str, tuple[str, list[str]]] = {
     "modelcycle_quality_degraded": ("metrics outside the version's test interval", []),
     "modelcycle_quality_labelled_rows": ("labelled rows in the newest quality window", []),
     "modelcycle_window_latency_p99_ms": ("p99 latency of the newest window (log)", []),
+    "modelcycle_window_error_rate": ("failed / all requests of the newest window (log)", []),
     "modelcycle_monitor_window_end_timestamp_seconds": ("end of the newest window", ["kind"]),
 }
 #: Every metric name the collector exposes.
@@ -70,11 +72,16 @@ def _samples(windows: dict[str, list[WindowRecord]]) -> Samples:
                 _drift(out, mv, w.snapshot)
             elif kind == "quality":
                 _quality(out, mv, w.snapshot)
-            elif w.snapshot["latency_ms"]["p99"] is not None:
-                out["modelcycle_window_latency_p99_ms"].append(
-                    (mv, w.snapshot["latency_ms"]["p99"])
-                )
+            else:
+                _operations(out, mv, w.snapshot)
     return out
+
+
+def _operations(out: Samples, mv: list[str], snapshot: dict[str, Any]) -> None:
+    if snapshot["latency_ms"]["p99"] is not None:
+        out["modelcycle_window_latency_p99_ms"].append((mv, snapshot["latency_ms"]["p99"]))
+    if snapshot.get("error_rate") is not None:  # windows stored before 0.8 have none
+        out["modelcycle_window_error_rate"].append((mv, float(snapshot["error_rate"])))
 
 
 def _drift(out: Samples, mv: list[str], snapshot: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
-"""Read a server's Prometheus counters: the error rate only the server knows.
+"""Read a server's Prometheus counters: the error rate of a server that logs nothing.
 
-The prediction log keeps answered requests only, so errors are counted by the server
-(``modelcycle_request_errors_total``) beside its answers (``modelcycle_requests_total``).
-The exposition is parsed with ``prometheus_client``'s own parser.
+The prediction log keeps failed requests beside answered ones, so windows have their own error
+rate; this reads the server's counters instead (``modelcycle_request_errors_total`` beside
+``modelcycle_requests_total``), for an ``error_rate`` rule with ``metrics_url`` when no window
+has one (the server runs with ``--no-log``). The exposition is parsed with
+``prometheus_client``'s own parser.
 """
 
 from __future__ import annotations

@@ -6,13 +6,13 @@
     min_labels: 30
     cooldown: 1h                          # default cooldown of every rule
     webhook: {url: "http://alerts.local/hook", timeout_seconds: 5}
-    metrics_url: "http://127.0.0.1:8080/metrics"   # the server's, for error_rate rules
+    metrics_url: "http://127.0.0.1:8080/metrics"   # optional: error_rate without a log
     rules:
       - {type: drift_share, threshold: 0.3}
       - {type: prediction_drift}
       - {type: metric_drop, metric: roc_auc, min_drop: 0.02}
       - {type: latency_p99, threshold_ms: 250}
-      - {type: error_rate, threshold: 0.05}
+      - {type: error_rate, threshold: 0.05, min_requests: 20}
 
 Read with :func:`load_monitor_spec` (errors name the file, line and key, as every spec file).
 """
@@ -93,11 +93,14 @@ class LatencyRule(_Rule):
 
 
 class ErrorRateRule(_Rule):
-    """Fires when the server's error rate (errors / (errors + answers), from its counters on
-    ``metrics_url``) is >= ``threshold``."""
+    """Fires when a window's error rate (failed / all requests, from the prediction log) is
+    >= ``threshold`` over at least ``min_requests`` requests. Without any window from the log
+    (the server does not log), the server's counters on ``metrics_url`` are read instead:
+    errors / (errors + answers) since it started."""
 
     type: Literal["error_rate"]
     threshold: float = Field(gt=0, le=1)
+    min_requests: int = Field(default=1, ge=1)
 
 
 Rule = Annotated[
@@ -150,9 +153,6 @@ class MonitorSpec(_Spec):
         names = [rule.label for rule in self.rules]
         if len(set(names)) != len(names):
             raise ValueError(f"rule names must be unique (got {names}); give each a name")
-        for rule in self.rules:
-            if isinstance(rule, ErrorRateRule) and self.metrics_url is None:
-                raise ValueError("an error_rate rule needs metrics_url (the server's /metrics)")
         return self
 
 

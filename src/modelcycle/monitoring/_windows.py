@@ -1,15 +1,18 @@
 """Monitoring windows over the prediction log: drift, prediction drift, operations, quality.
 
 :func:`monitor_windows` cuts a model's logged traffic into windows, by time (aligned to
-multiples of ``size`` since the epoch) or by count (at least ``size`` predicted rows, cut at
-request boundaries), per model version, and stores for each window (``monitor_windows``):
+multiples of ``size`` since the epoch) or by count (at least ``size`` predicted rows or failed
+requests, cut at request boundaries), per model version, and stores for each window
+(``monitor_windows``):
 
 - ``drift``: the inputs against the version's reference (:func:`reference_for`: its training
   profile by default), and the outputs against the version's first window (its baseline: the
-  training profile holds no model outputs);
-- ``operations``: requests and rows (weighted by ``1 / sample_rate``), throughput, latency
-  percentiles; errors are never logged (only answered requests are), so the error rate comes
-  from the server's ``/metrics``;
+  training profile holds no model outputs); only for a window with predicted rows (one whose
+  every request failed has operations alone);
+- ``operations``: requests (answered and failed) and rows, weighted by ``1 / sample_rate``,
+  throughput, latency percentiles of the answers, errors and the error rate
+  (:func:`~modelcycle.monitoring._operations.operations_snapshot`); failed requests count
+  towards the windows' cuts (a failed request is one row towards a count window's size);
 - ``quality``: for every stored window whose rows have feedback labels now
   (``metadata.feedback.labelled_frame``), matched on the prediction's time; labels arrive
   after the window closes, so each call also scores older windows whose labelled rows grew
@@ -18,8 +21,8 @@ request boundaries), per model version, and stores for each window (``monitor_wi
 
 Only closed windows are computed (a time window whose end has passed, a count window that is
 full); a later call resumes after the newest stored window of each version, so cron can run it
-repeatedly without duplicating windows. The rows not yet in a closed window are counted as
-``pending_rows``.
+repeatedly without duplicating windows. The predicted rows not yet in a closed window are
+counted as ``pending_rows``.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class WindowScores:
     start: datetime
     end: datetime
     n_rows: int
-    drift: dict[str, Any]
+    drift: dict[str, Any] | None
     operations: dict[str, Any]
     quality: dict[str, Any] | None
     ids: dict[str, int] = field(default_factory=dict)
@@ -123,33 +126,6 @@ def _cuts_by_count(
             cuts.append((int(times[first]), end))
             first, count = i + 1, 0
     return cuts
-
-
-def _latency(records: list[Any], start: int, end: int) -> dict[str, Any]:
-    chosen = [r for r in records if start <= _ms(r.time) < end]
-    weights = np.array([1.0 / r.sample_rate for r in chosen])
-    latencies = np.array([r.latency_ms for r in chosen], dtype=np.float64)
-    seconds = (end - start) / 1000
-    requests = float(weights.sum())
-    rows = float(sum(r.n_rows / r.sample_rate for r in chosen))
-    quantiles = np.quantile(latencies, [0.5, 0.95, 0.99]) if len(chosen) else [None] * 3
-    return {
-        "requests": requests,
-        "rows": rows,
-        "logged_requests": len(chosen),
-        "seconds": seconds,
-        "throughput_rps": requests / seconds if seconds > 0 else None,
-        "rows_per_second": rows / seconds if seconds > 0 else None,
-        "latency_ms": {
-            "p50": None if quantiles[0] is None else float(quantiles[0]),
-            "p95": None if quantiles[1] is None else float(quantiles[1]),
-            "p99": None if quantiles[2] is None else float(quantiles[2]),
-            "mean": float(latencies.mean()) if len(chosen) else None,
-            "max": float(latencies.max()) if len(chosen) else None,
-        },
-        "errors": None,
-        "errors_note": "errors are not logged; see modelcycle_requests_total on /metrics",
-    }
 
 
 class _Version:
@@ -234,11 +210,15 @@ def _store(client: Client, model: str, scores: WindowScores) -> WindowScores:
     return WindowScores(**{**scores.__dict__, "ids": ids})
 
 
-def _cuts(sub: pd.DataFrame, by: str, step: int, now: int) -> list[tuple[int, int]]:
-    times = sub["time"].dt.as_unit("ms").astype("int64").to_numpy()
+def _cuts(
+    sub: pd.DataFrame, failed: pd.DataFrame, by: str, step: int, now: int
+) -> list[tuple[int, int]]:
+    """The closed windows over the predicted rows ``sub`` and failed requests ``failed``."""
+    from modelcycle.monitoring._operations import cut_events
+
+    times, codes = cut_events(sub, failed)
     if by == "time":
         return _cuts_by_time(times, step, now)
-    codes = sub["request_id"].astype("category").cat.codes.to_numpy()
     return _cuts_by_count(times, codes, step)
 
 
@@ -272,41 +252,64 @@ def monitor_windows(
         since = _when(min(max(end for _, end in spans) for spans in done.values()))
     log = client.metadata.predictions
     classes = _classes(client, model, registered)
+    ops = log.operations(model, since=since, until=until)
     frame = log.frame(model, since=since, until=until, classes=classes)
-    records = log.query(model, since=since, until=until) if len(frame) else []
     params = {"reference": reference, "drift": dict(drift or {})}
     clock = _ms(now or datetime.now(timezone.utc))
     windows: list[WindowScores] = []
     pending = 0
-    for v in sorted(set(frame["version"].tolist())) if len(frame) else []:
-        sub = frame[frame["version"] == v]
+    for v in sorted(set(ops["version"].tolist())):
+        sub, ops_v = frame[frame["version"] == v], ops[ops["version"] == v]
         stored_ends = [end for _, end in done.get(v, ())]
         if stored_ends:
             sub = sub[sub["time"] >= _when(max(stored_ends))]
-        cuts = [c for c in _cuts(sub, by, step, clock) if c not in done.get(v, set())]
+            ops_v = ops_v[ops_v["time"] >= _when(max(stored_ends))]
+        failed = ops_v[ops_v["status"] >= 400]
+        cuts = [c for c in _cuts(sub, failed, by, step, clock) if c not in done.get(v, set())]
         pending += len(sub) - sum(_count(sub, c) for c in cuts)
-        if not cuts:
-            continue
-        version = _Version(client, model, int(v), params)
-        baseline = _baseline(client, model, int(v), repo, classes)
-        version_records = [r for r in records if r.version == v]
-        for cut in cuts:
-            rows = sub[(sub["time"] >= _when(cut[0])) & (sub["time"] < _when(cut[1]))]
-            first = rows if baseline is None else baseline
-            scores = WindowScores(
-                version=int(v),
-                start=_when(cut[0]),
-                end=_when(cut[1]),
-                n_rows=len(rows),
-                drift=version.drift(rows, first),
-                operations=_latency(version_records, *cut),
-                quality=None,
-            )
-            baseline = first
-            windows.append(_store(client, model, scores))
+        if cuts:
+            windows += _version_windows(client, model, int(v), cuts, sub, ops_v, params, classes)
     labelled = quality_windows(client, model, registered, classes, min_labels or MIN_LABELS)
     windows = [_with_quality(w, labelled) for w in windows]
     return WindowsResult(model, windows, pending, list(labelled.values()))
+
+
+def _version_windows(
+    client: Client,
+    model: str,
+    v: int,
+    cuts: list[tuple[int, int]],
+    sub: pd.DataFrame,
+    ops: pd.DataFrame,
+    params: dict[str, Any],
+    classes: list[Any] | None,
+) -> list[WindowScores]:
+    """Score and store the windows ``cuts`` of version ``v`` (rows ``sub``, requests ``ops``)."""
+    from modelcycle.monitoring._operations import operations_snapshot
+
+    version: _Version | None = None  # built for the first window with predicted rows
+    baseline = _baseline(client, model, v, client.metadata.monitoring, classes)
+    found = []
+    for cut in cuts:
+        rows = sub[(sub["time"] >= _when(cut[0])) & (sub["time"] < _when(cut[1]))]
+        requests = ops[(ops["time"] >= _when(cut[0])) & (ops["time"] < _when(cut[1]))]
+        drift = None
+        if len(rows):
+            version = version or _Version(client, model, v, params)
+            first = rows if baseline is None else baseline
+            drift = version.drift(rows, first)
+            baseline = first
+        scores = WindowScores(
+            version=v,
+            start=_when(cut[0]),
+            end=_when(cut[1]),
+            n_rows=len(rows),
+            drift=drift,
+            operations=operations_snapshot(requests, *cut),
+            quality=None,
+        )
+        found.append(_store(client, model, scores))
+    return found
 
 
 def _with_quality(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Problem",
     "StampHeaders",
+    "error_message",
     "error_response",
     "health_refusal",
     "json_response",
@@ -85,15 +86,21 @@ def status_of(exc: BaseException) -> int:
     return 500
 
 
+def error_message(exc: BaseException, request_id: str) -> str:
+    """What the client is told of ``exc``: our message, or for an unexpected exception its
+    type and the request id to find the traceback in the server log (no internals)."""
+    if isinstance(exc, (Problem, ModelcycleError)):
+        return exc.message
+    return f"internal error ({type(exc).__name__}); see the server log, request {request_id}"
+
+
 def error_response(exc: BaseException, request_id: str, label: str | None = None) -> Response:
     """``{"error": message}`` with the status of ``exc``; an unexpected exception is logged
     with its traceback and answered 500 without internals."""
     status = status_of(exc)
-    if isinstance(exc, (Problem, ModelcycleError)):
-        message = exc.message
-    else:
+    if not isinstance(exc, (Problem, ModelcycleError)):
         _log.exception("request %s failed", request_id)
-        message = f"internal error ({type(exc).__name__}); see the server log, request {request_id}"
+    message = error_message(exc, request_id)
     headers = {"X-Request-Id": request_id}
     if label:
         headers["X-Model-Version"] = label

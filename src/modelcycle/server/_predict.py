@@ -1,5 +1,12 @@
 """The one prediction path every protocol shares: auth, body, decode, predict, encode.
 
+A request that fails after its route's serving version is known (a malformed or invalid body,
+a too-large body, a model error) is counted in the server's metrics and logged to the
+prediction log as a failed request (status and error, no inputs) by
+:meth:`ServerState.log_failure`; one refused before (no or a wrong API key, an unknown route,
+a model still loading) is only counted: it names no version, and an unauthenticated client
+must not write to the store. An answered request pays nothing for this.
+
 A protocol supplies ``decode(model, body, request) -> (columns, outputs, context)`` and
 ``encode(answer, request_id, n_rows, context) -> payload``; this module does the rest with
 no pydantic model and no dependency injection per request: the raw body is read once, parsed
@@ -18,6 +25,7 @@ from starlette.responses import Response
 from modelcycle.server._common import (
     JSON,
     Problem,
+    error_message,
     error_response,
     new_request_id,
     read_body,
@@ -68,8 +76,14 @@ async def predict_response(
         payload = encode(answer, request_id, n_rows, context)
     except Exception as exc:
         known = route if route in state.deployments else "_unknown"  # bounded label values
-        state.metrics.failed(known, protocol, status_of(exc))
-        return error_response(exc, request_id, label)
+        status = status_of(exc)
+        state.metrics.failed(known, protocol, status)
+        response = error_response(exc, request_id, label)
+        if label is not None and state.logger is not None:
+            elapsed_ms = (perf_counter() - started) * 1000
+            message = error_message(exc, request_id)
+            state.log_failure(label, request_id, elapsed_ms, status, message)
+        return response
     state.metrics.answered(route, label, protocol, perf_counter() - started)
     headers = {"X-Request-Id": request_id, "X-Model-Version": label}
     return Response(orjson.dumps(payload), 200, headers, JSON)

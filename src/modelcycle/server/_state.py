@@ -102,6 +102,18 @@ class ServerState:
         if self.logger is not None:
             self.logger.log(event)
 
+    def log_failure(
+        self, label: str, request_id: str, latency_ms: float, status: int, error: str
+    ) -> None:
+        """Log a failed prediction request of version ``label`` (``NAME@VERSION``: the one
+        serving its route) to the prediction log, when the log is on. Never raises."""
+        if self.logger is None:
+            return
+        name, _, version = label.rpartition("@")
+        self.logger.log_failure(
+            request_id, name, int(version), latency_ms=latency_ms, status=status, error=error
+        )
+
     def deployment(self, route: str) -> Deployment:
         """The deployment of ``route``, or a 404 naming the routes served."""
         found = self.deployments.get(route)

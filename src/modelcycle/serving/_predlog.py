@@ -9,6 +9,12 @@ into :class:`~modelcycle.types.PredictionRecord` and writes them with one bulk i
 (``metadata.predictions.insert_many``). A failed write is logged and counted in ``failed``,
 never raised into a request.
 
+A request that failed (a client's 4xx, a server 5xx) is logged through the same queue by
+``log_failure``, as a :class:`~modelcycle.store._predictions.FailedRequest` (status and
+error, no inputs or outputs), so monitoring windows compute error rates beside latency.
+Failures are not sampled: each is kept (weight 1) and counted as every event is, so the error
+count is exact and ``errors / requests`` unbiased whatever the sampling of answers.
+
 Sampling is by request id: a request is kept when a hash of ``seed`` and its id falls under
 ``sample``, so a live request and its shadow copy are kept or skipped together, and every
 worker process of a server makes the same choice. Requests skipped by sampling are counted in
@@ -26,9 +32,11 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.errors import invalid_value
+from modelcycle.store._predictions import FailedRequest
 from modelcycle.types import PredictionEvent, PredictionRecord
 
 if TYPE_CHECKING:
@@ -46,7 +54,11 @@ def row_id(request_id: str, i: int) -> str:
     return f"{request_id}:{i}"
 
 
-def _record(event: PredictionEvent, rate: float) -> PredictionRecord:
+def _record(
+    event: PredictionEvent | FailedRequest, rate: float
+) -> PredictionRecord | FailedRequest:
+    if isinstance(event, FailedRequest):
+        return event
     return PredictionRecord(
         request_id=event.request_id,
         model=event.model,
@@ -161,6 +173,37 @@ class PredictionLogger:
         if not self.keeps(event.request_id):
             self._add("sampled_out")
             return False
+        return self._put(event)
+
+    def log_failure(
+        self,
+        request_id: str,
+        model: str,
+        version: int,
+        *,
+        latency_ms: float,
+        status: int,
+        error: str,
+    ) -> bool:
+        """Queue a failed request (``status`` 400-599, ``error`` its message; timed now) for
+        writing; True when queued. Never sampled, never blocks, never raises (a status
+        that is not an error is counted in ``failed`` and not queued)."""
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            _log.error("prediction log: request %s has no error status: %r", request_id, status)
+            self._add("failed")
+            return False
+        failure = FailedRequest(
+            request_id=request_id,
+            model=model,
+            version=version,
+            time=datetime.now(timezone.utc),
+            latency_ms=latency_ms,
+            status=status,
+            error=error,
+        )
+        return self._put(failure)
+
+    def _put(self, event: PredictionEvent | FailedRequest) -> bool:
         with self._lock:
             if self._closed:
                 self._counts["dropped"] += 1
@@ -183,7 +226,7 @@ class PredictionLogger:
             self._thread.start()
         return self
 
-    def _batches(self) -> Iterator[list[PredictionEvent]]:
+    def _batches(self) -> Iterator[list[PredictionEvent | FailedRequest]]:
         """Batches of up to ``batch_size`` events, each at most ``flush_seconds`` old."""
         stopping = False
         while not stopping:
@@ -207,7 +250,7 @@ class PredictionLogger:
         for batch in self._batches():
             self._write(batch)
 
-    def _write(self, batch: list[PredictionEvent]) -> None:
+    def _write(self, batch: list[PredictionEvent | FailedRequest]) -> None:
         try:
             kept = self.store.predictions.insert_many([_record(e, self.sample) for e in batch])
         except Exception as exc:  # a write failure must never reach a request

@@ -46,12 +46,20 @@ _LOCK_ID = 0x6D63666462
 
 
 class LoggedRequest(NamedTuple):
-    """What the prediction log knows of a live request: who answered and how many rows."""
+    """What the prediction log knows of a live request: who answered (or would have), how
+    many rows, and its HTTP ``status`` (200 answered; 400 or more: it failed, has no
+    predicted row and takes no feedback)."""
 
     request_id: str
     model: str
     version: int
     n_rows: int
+    status: int = 200
+
+    @property
+    def failed(self) -> bool:
+        """Whether the request got an error instead of predictions."""
+        return self.status >= 400
 
 
 def _check_kind(kind: str) -> str:
@@ -157,9 +165,10 @@ class FeedbackRepository:
 
     # -- the join with the prediction log -------------------------------------------------------
     def logged_requests(self, request_ids: Iterable[str]) -> dict[str, LoggedRequest]:
-        """The live (not shadow) logged requests among ``request_ids``, by id."""
+        """The live (not shadow) logged requests among ``request_ids``, by id, failed ones
+        included (so feedback on them is refused for the right reason)."""
         wanted = sorted(set(request_ids))
-        columns = (_P.c.request_id, _P.c.model, _P.c.version, _P.c.n_rows)
+        columns = (_P.c.request_id, _P.c.model, _P.c.version, _P.c.n_rows, _P.c.status)
         found: dict[str, LoggedRequest] = {}
         with self._db.read() as conn:
             for chunk in _chunks(wanted):
@@ -264,7 +273,9 @@ class FeedbackRepository:
         rows: list[Any] = []
         with self._db.read() as conn:
             for chunk in _chunks(sorted(request_ids)):
-                query = sa.select(*columns).where(_P.c.request_id.in_(chunk), ~_P.c.shadow)
+                query = sa.select(*columns).where(
+                    _P.c.request_id.in_(chunk), ~_P.c.shadow, _P.c.status < 400
+                )
                 rows.extend(conn.execute(query))
         rows.sort(key=lambda r: (r.time, r.request_id))
         return rows

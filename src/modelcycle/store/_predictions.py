@@ -1,11 +1,18 @@
-"""The prediction-log aggregate: one immutable row per answered request.
+"""The prediction-log aggregate: one immutable row per request, answered or failed.
 
-A row keeps the request's inputs and outputs as JSON columns (column-major, the serving
-``Columns`` form), so one request of any width is one row and a batch of requests is one
-``executemany``. Monitoring reads the log as a table of predicted rows through
+An answered request's row keeps its inputs and outputs as JSON columns (column-major, the
+serving ``Columns`` form), so one request of any width is one row and a batch of requests is
+one ``executemany``. Monitoring reads the log as a table of predicted rows through
 :meth:`PredictionRepository.frame`: one query, and the JSON of all fetched requests decoded by
 one ``orjson.loads`` call over the concatenated texts, then flattened column by column with
 ``itertools.chain`` (no Python loop per predicted value).
+
+A request that failed (a client's 4xx such as a validation error, a server 5xx) is a
+:class:`FailedRequest`: its row has the HTTP ``status`` and the first line of the ``error``
+but no inputs, outputs or rows. :meth:`PredictionRepository.query` and
+:meth:`PredictionRepository.frame` read answered requests only (what drift, quality and
+feedback use); :meth:`PredictionRepository.failures` reads the failed ones and
+:meth:`PredictionRepository.operations` both, for latency and error rates.
 
 Records are never updated: the same request id (and shadow flag) written twice keeps the
 first record, and :meth:`PredictionRepository.insert_many` returns how many were new so a
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +34,33 @@ from modelcycle.errors import invalid_value
 from modelcycle.store import _schema as s
 from modelcycle.store._db import Database, aware_ms, model_filter
 from modelcycle.store._experiments import to_datetime
-from modelcycle.types import PredictionRecord
+from modelcycle.types import PredictionRecord, _Record
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PredictionRepository", "encode_columns"]
+__all__ = ["FailedRequest", "PredictionRepository", "encode_columns"]
 
 _T = s.predictions
+#: Rows of answered requests (a failed request's status is 400 or more).
+_ANSWERED = _T.c.status < 400
+
+
+@dataclass(frozen=True)
+class FailedRequest(_Record):
+    """A prediction request that got an error instead of an answer, as the log keeps it:
+    who would have answered (``model``, ``version``: the version serving the route then), when,
+    how long it took, its HTTP ``status`` (400-599) and the first line of its ``error``
+    (truncated). It holds no inputs or outputs, so it is never drift data nor judged by
+    feedback; it counts in the error rate of its window."""
+
+    request_id: str
+    model: str
+    version: int
+    time: datetime
+    latency_ms: float
+    status: int
+    error: str
 
 
 def encode_columns(columns: dict[str, list[Any]]) -> str:
@@ -42,7 +69,9 @@ def encode_columns(columns: dict[str, list[Any]]) -> str:
     return orjson.dumps(columns, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
 
 
-def _row(record: PredictionRecord) -> dict[str, Any]:
+def _row(record: PredictionRecord | FailedRequest) -> dict[str, Any]:
+    if isinstance(record, FailedRequest):
+        return _failed_row(record)
     return {
         "request_id": record.request_id,
         "shadow": bool(record.shadow),
@@ -54,6 +83,30 @@ def _row(record: PredictionRecord) -> dict[str, Any]:
         "inputs_json": encode_columns(record.inputs),
         "outputs_json": encode_columns(record.outputs),
         "sample_rate": float(record.sample_rate),
+        "status": 200,
+        "error": None,
+    }
+
+
+def _failed_row(record: FailedRequest) -> dict[str, Any]:
+    status = record.status
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        where = f"status of failed request {record.request_id!r}"
+        raise invalid_value(where, status, "expected an HTTP error status (400 to 599)")
+    lines = str(record.error).strip().splitlines()
+    return {
+        "request_id": record.request_id,
+        "shadow": False,
+        "model": record.model,
+        "version": int(record.version),
+        "time": aware_ms(record.time, f"time of request {record.request_id!r}"),
+        "latency_ms": float(record.latency_ms),
+        "n_rows": 0,
+        "inputs_json": "{}",
+        "outputs_json": "{}",
+        "sample_rate": 1.0,
+        "status": status,
+        "error": (lines[0] if lines else "")[: s.ERROR_LENGTH],
     }
 
 
@@ -70,9 +123,10 @@ class PredictionRepository:
         self._db = db
         self._insert_sql: tuple[str, Sequence[str] | None] | None = None
 
-    def insert_many(self, records: Sequence[PredictionRecord]) -> int:
-        """Write ``records`` in one transaction (one bulk insert); returns how many were new
-        (a request id already logged with the same shadow flag keeps its first record)."""
+    def insert_many(self, records: Sequence[PredictionRecord | FailedRequest]) -> int:
+        """Write ``records`` (answered and failed requests alike) in one transaction (one
+        bulk insert); returns how many were new (a request id already logged with the same
+        shadow flag keeps its first record)."""
         if not records:
             return 0
         rows = [_row(record) for record in records]
@@ -111,10 +165,15 @@ class PredictionRepository:
         since: datetime | None,
         until: datetime | None,
         shadow: bool | None,
+        answered: bool | None = True,
     ) -> list[sa.ColumnElement[bool]]:
+        """Conditions on model, version, time and shadow flag; ``answered`` True keeps
+        answered requests, False failed ones, None both."""
         where = model_filter(_T, "time", model, version, since, until)
         if shadow is not None:
             where.append(_T.c.shadow == shadow)
+        if answered is not None:
+            where.append(_ANSWERED if answered else ~_ANSWERED)
         return where
 
     def _select(
@@ -123,11 +182,12 @@ class PredictionRepository:
         model: str,
         filters: tuple[int | None, datetime | None, datetime | None, bool | None],
         limit: int | None,
+        answered: bool | None = True,
     ) -> list[Any]:
         """Matching rows oldest first; ``limit`` keeps the newest ``limit``."""
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise invalid_value("limit", limit, "expected a positive integer")
-        query = sa.select(*columns).where(*self._where(model, *filters))
+        query = sa.select(*columns).where(*self._where(model, *filters, answered=answered))
         query = query.order_by(_T.c.time.desc(), _T.c.request_id.desc()).limit(limit)
         with self._db.read() as conn:
             rows = list(conn.execute(query).all())
@@ -144,10 +204,11 @@ class PredictionRepository:
         shadow: bool | None = False,
         limit: int | None = None,
     ) -> list[PredictionRecord]:
-        """Logged requests of ``model`` oldest first (``since`` inclusive, ``until``
+        """Answered requests of ``model`` oldest first (``since`` inclusive, ``until``
         exclusive; ``shadow=None`` keeps both live and shadow records; ``limit`` keeps the
-        newest ``limit``)."""
-        rows = self._select(list(_T.c), model, (version, since, until, shadow), limit)
+        newest ``limit``). Failed requests: :meth:`failures`."""
+        columns = [c for c in _T.c if c.name not in ("status", "error")]
+        rows = self._select(columns, model, (version, since, until, shadow), limit)
         inputs = _decode_all([r.inputs_json for r in rows])
         outputs = _decode_all([r.outputs_json for r in rows])
         return [
@@ -166,6 +227,31 @@ class PredictionRepository:
             for r, i, o in zip(rows, inputs, outputs, strict=True)
         ]
 
+    def failures(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[FailedRequest]:
+        """Failed requests of ``model`` oldest first (filters as :meth:`query`)."""
+        columns = [_T.c[name] for name in FailedRequest.__dataclass_fields__]
+        rows = self._select(columns, model, (version, since, until, False), limit, answered=False)
+        return [
+            FailedRequest(
+                request_id=r.request_id,
+                model=r.model,
+                version=r.version,
+                time=to_datetime(r.time),
+                latency_ms=r.latency_ms,
+                status=r.status,
+                error=r.error or "",
+            )
+            for r in rows
+        ]
+
     def count(
         self,
         model: str,
@@ -175,12 +261,39 @@ class PredictionRepository:
         until: datetime | None = None,
         shadow: bool | None = False,
     ) -> dict[str, int]:
-        """How many requests and predicted rows the log holds for ``model``."""
-        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_T.c.n_rows), 0))
-        query = query.where(*self._where(model, version, since, until, shadow))
+        """How many requests (answered or failed), predicted rows and failed requests
+        (``errors``) the log holds for ``model``."""
+        query = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(_T.c.n_rows), 0),
+            sa.func.count(sa.case((~_ANSWERED, 1))),
+        )
+        query = query.where(*self._where(model, version, since, until, shadow, answered=None))
         with self._db.read() as conn:
-            requests, rows = conn.execute(query).one()
-        return {"requests": int(requests), "rows": int(rows)}
+            requests, rows, errors = conn.execute(query).one()
+        return {"requests": int(requests), "rows": int(rows), "errors": int(errors)}
+
+    def operations(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Every live request of ``model``, answered or failed, oldest first, without its
+        inputs and outputs: ``request_id``, ``time`` (UTC), ``version``, ``latency_ms``,
+        ``n_rows``, ``sample_rate`` and ``status`` (200 answered; 4xx/5xx failed). What
+        latency, throughput and error rates are computed from (filters as :meth:`query`)."""
+        import pandas as pd
+
+        names = ("request_id", "time", "version", "latency_ms", "n_rows", "sample_rate", "status")
+        columns = [_T.c[name] for name in names]
+        rows = self._select(columns, model, (version, since, until, False), None, answered=None)
+        frame = pd.DataFrame.from_records(rows, columns=list(names))
+        frame["time"] = pd.to_datetime(frame["time"].astype("int64"), unit="ms", utc=True)
+        result: pd.DataFrame = frame
+        return result
 
     def frame(
         self,
@@ -197,7 +310,7 @@ class PredictionRepository:
         (``request_id:i``), ``time`` (UTC), ``version``, every input column, ``prediction``
         and, for classifiers, ``proba_<class>`` per class (``classes`` in the signature's
         order; without them the columns are ``proba_0``, ``proba_1`` ...). Filters as
-        :meth:`query`; ``limit`` counts requests."""
+        :meth:`query` (answered requests only); ``limit`` counts requests."""
         columns = [_T.c.request_id, _T.c.time, _T.c.version, _T.c.n_rows]
         columns += [_T.c.inputs_json, _T.c.outputs_json]
         rows = self._select(columns, model, (version, since, until, shadow), limit)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["HEAD_REVISION", "metadata"]
+__all__ = ["ERROR_LENGTH", "HEAD_REVISION", "metadata"]
 
 #: The newest migration revision; a test checks it equals Alembic's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
+#: The longest error text the prediction log keeps for a failed request.
+ERROR_LENGTH = 256
 
 metadata = sa.MetaData(
     naming_convention={
@@ -224,7 +226,9 @@ audit_head = sa.Table(
 )
 
 # Revision 0006: the prediction log (one immutable row per answered request; a shadow copy of a
-# request is its own row) and hashed API keys.
+# request is its own row) and hashed API keys. Revision 0008: failed requests too, with their
+# HTTP ``status`` (200 for an answer) and the first line of their ``error`` (no inputs, outputs
+# or rows), so error rates come from the log beside latency.
 predictions = sa.Table(
     "predictions",
     metadata,
@@ -238,6 +242,8 @@ predictions = sa.Table(
     sa.Column("inputs_json", sa.Text, nullable=False),
     sa.Column("outputs_json", sa.Text, nullable=False),
     sa.Column("sample_rate", sa.Float, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False, server_default=sa.text("200")),
+    sa.Column("error", sa.String(ERROR_LENGTH), nullable=True),
     sa.Index(None, "model", "time"),
 )
 
