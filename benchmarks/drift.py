@@ -11,8 +11,12 @@ those). Wide data: 1,000,000 rows x 200 columns against a stored reference sketc
 timed apart, never recomputed by the check) within 60 s, with a progress bar.
 
 Both sides read the same Parquet files, each in a fresh process so that peak memory
-(``ru_maxrss``) is its own; imports happen before the clock starts. Evidently runs in its own
-virtual environment (it fails to import beside pandas 3; never cap our pandas)::
+(``VmHWM``, see :func:`_peak_mb`) is its own; imports happen before the clock starts. The
+memory target is on the whole-process peak of each side (imports included: they are memory
+a user pays); the "work" figure (peak minus the resident set after imports) is shown beside
+it. Evidently runs in its own virtual environment (it fails to import beside pandas 3; never
+cap our pandas), which the script creates when it is missing (``EVIDENTLY_PYTHON`` names
+another one)::
 
     python3 -m venv .bench-venvs/evidently
     .bench-venvs/evidently/bin/pip install 'evidently==0.7.23' 'pandas<3' pyarrow
@@ -40,6 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 EVIDENTLY = Path(os.environ.get("EVIDENTLY_PYTHON", ROOT / ".bench-venvs/evidently/bin/python"))
+EVIDENTLY_REQUIREMENTS = ("evidently==0.7.23", "pandas<3", "pyarrow")
 NUMERIC, CATEGORICAL = 20, 5
 SHIFTED_NUMERIC, SHIFTED_CATEGORICAL = (0, 3, 6, 9, 12, 15), (0, 2)
 _METHODS = {  # Evidently's names of the tests, as ours
@@ -96,6 +101,17 @@ def _numbers(rng: Any, i: int, size: int, current: bool) -> Any:
 
 
 def _peak_mb() -> float:
+    """This process's peak resident set, in MB: ``VmHWM`` where Linux has it. Not ``ru_maxrss``
+    there: at ``execve`` Linux folds the high-water mark of the address space being replaced
+    into the new program's ``ru_maxrss``, and subprocess starts children with ``vfork``, so a
+    side's ``ru_maxrss`` began at this script's own peak (the data generator's) instead of 0."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -232,6 +248,20 @@ def false_alarms(splits: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _evidently_python() -> Path:
+    """Evidently's interpreter, creating its virtual environment first when it is missing."""
+    if EVIDENTLY.exists():
+        return EVIDENTLY
+    if "EVIDENTLY_PYTHON" in os.environ:
+        raise SystemExit(f"EVIDENTLY_PYTHON={EVIDENTLY} does not exist")
+    venv = EVIDENTLY.parents[1]
+    print(f"creating {venv} ({', '.join(EVIDENTLY_REQUIREMENTS)})", file=sys.stderr)
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", *EVIDENTLY_REQUIREMENTS]
+    subprocess.run(pip, check=True)
+    return EVIDENTLY
+
+
 def _side(python: Path | str, side: str, folder: Path) -> dict[str, Any]:
     done = subprocess.run(
         [str(python), __file__, "--side", side, "--folder", str(folder)],
@@ -250,7 +280,7 @@ def compare(rows: int, folder: Path) -> dict[str, Any]:
     """Both sides on one generated pair of files, and their agreement."""
     generate(folder, rows, NUMERIC, CATEGORICAL)
     ours = _side(sys.executable, "modelcycle", folder)
-    theirs = _side(EVIDENTLY, "evidently", folder)
+    theirs = _side(_evidently_python(), "evidently", folder)
     same = [c for c in ours["verdicts"] if ours["methods"][c] == theirs["methods"].get(c)]
     agree = sum(ours["verdicts"][c] == theirs["verdicts"][c] for c in same)
     gaps = [abs(ours["scores"][c] - theirs["scores"][c]) for c in same]
@@ -313,7 +343,7 @@ def _alarm_line(row: dict[str, Any]) -> str:
 def _targets_met(results: dict[str, Any]) -> bool:
     ok = all(
         size["speedup"] >= SPEED_TARGET
-        and size["memory_ratio"] <= MEMORY_TARGET
+        and size["peak_ratio"] <= MEMORY_TARGET
         and size["agreement"] >= AGREEMENT_TARGET
         for size in results["sizes"]
     )
@@ -324,14 +354,15 @@ def _targets_met(results: dict[str, Any]) -> bool:
 def _table(results: dict[str, Any]) -> str:
     lines = [
         "rows       Evid. s    mc s  speedup  Evid. MB (work/peak)  mc MB (work/peak)  "
-        "work ratio  agreement      max |stat gap|  drifted mc/Evid.",
+        "peak ratio  work ratio  agreement      max |stat gap|  drifted mc/Evid.",
     ]
     for s in results["sizes"]:
         ev, mc = s["evidently"], s["modelcycle"]
         lines.append(
             f"{s['rows']:<10,} {ev['seconds']:>7.2f} {mc['seconds']:>7.2f} {s['speedup']:>7.1f}x"
             f"  {ev['work_mb']:>8.0f} / {ev['peak_mb']:<9.0f}  {mc['work_mb']:>7.0f} / "
-            f"{mc['peak_mb']:<7.0f}  {s['memory_ratio']:>10.3f}  {s['agreement']:>4.0%} of "
+            f"{mc['peak_mb']:<7.0f}  {s['peak_ratio']:>10.3f}  {s['memory_ratio']:>10.3f}  "
+            f"{s['agreement']:>4.0%} of "
             f"{s['same_test_columns']:<4} {s['max_statistic_gap']:>14.4f}  "
             f"{s['drifted'][0]}/{s['drifted'][1]}"
         )
@@ -345,7 +376,7 @@ def _table(results: dict[str, Any]) -> str:
             f"{wide['drifted']} drifted"
         )
     lines.append(
-        f"targets: speedup >= {SPEED_TARGET:.0f}x, work memory ratio <= {MEMORY_TARGET}, "
+        f"targets: speedup >= {SPEED_TARGET:.0f}x, peak memory ratio <= {MEMORY_TARGET}, "
         f"agreement >= {AGREEMENT_TARGET:.0%}, wide check <= {WIDE_SECONDS:.0f} s"
     )
     return "\n".join(lines)

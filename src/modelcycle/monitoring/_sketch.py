@@ -86,12 +86,13 @@ class NumericSketch:
         else:
             self.kll.merge(kll_sketch(finite, self.k, self._rng))
         if self.values is not None:
-            starts = np.flatnonzero(np.concatenate(([True], finite[1:] != finite[:-1])))
-            if starts.size > _EXACT_LIMIT:
+            changes = finite[1:] != finite[:-1]
+            if np.count_nonzero(changes) >= _EXACT_LIMIT:  # more than 100 distinct: stop early
                 self.values = None
-            else:
-                counts = np.diff(np.append(starts, finite.size))
-                self._count(dict(zip(finite[starts].tolist(), counts.tolist(), strict=True)))
+                return
+            starts = np.flatnonzero(np.concatenate(([True], changes)))
+            counts = np.diff(np.append(starts, finite.size))
+            self._count(dict(zip(finite[starts].tolist(), counts.tolist(), strict=True)))
 
     def _add(self, n: int, mean: float, m2: float) -> None:
         total = self.n + n
@@ -263,11 +264,26 @@ def sketch_from_dict(data: dict[str, Any]) -> Sketch:
 
 
 def _floats(name: str, chunk: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """The chunk as float64, NaN where missing."""
+    """The chunk as float64, NaN where missing.
+
+    Read from the Arrow buffers with ``numpy.frombuffer`` (no copy when the column is float64
+    without nulls) rather than ``to_numpy``: pyarrow's ``to_numpy`` imports pandas (~60 MB of
+    resident memory) even for a zero-copy float column, which a drift check does not need."""
+    if isinstance(chunk, pa.ChunkedArray):
+        parts = [_floats(name, part) for part in chunk.chunks]
+        return parts[0] if len(parts) == 1 else np.concatenate([np.empty(0), *parts])
     try:
         if chunk.type != pa.float64():
             chunk = pc.cast(chunk, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         why = str(exc).splitlines()[0]
         raise DataError(f"column {name!r}: cannot read values as numbers: {why}") from None
-    return np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=float)
+    validity, data = chunk.buffers()
+    if data is None:  # Arrow lets a producer omit the values of an empty or all-null array
+        return np.full(len(chunk), np.nan)
+    values = np.frombuffer(data, np.float64, len(chunk), chunk.offset * 8)
+    if not chunk.null_count:
+        return values
+    bits = np.frombuffer(validity, np.uint8)
+    valid = np.unpackbits(bits, count=chunk.offset + len(chunk), bitorder="little")
+    return np.where(valid[chunk.offset :].astype(bool), values, np.nan)

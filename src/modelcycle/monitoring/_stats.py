@@ -10,6 +10,10 @@ shares (scipy's ``chisquare``, with Cohen's w as its effect size), Jensen-Shanno
 Both CDFs are step functions over the union of the two sketches' items, so KS and Wasserstein
 are the exact values for the distributions the sketches hold (exact data below KLL's size;
 see :mod:`._sketch` for the error past it). Every function returns plain floats.
+
+scipy is imported only for the exact small-sample KS distribution: the chi-squared tail and the
+large-sample Kolmogorov tail come from :mod:`._pvalues` (the same values, without scipy's
+60 MB of imports in a check over large data).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
+from modelcycle.monitoring._pvalues import chi2_sf, kolmogorov_sf
 from modelcycle.monitoring._sketch import CategorySketch, NumericSketch
 
 __all__ = ["CategoryScores", "NumericScores", "category_scores", "numeric_scores"]
@@ -52,7 +56,9 @@ def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
     0.4 s per call at n = 500,000, which made 160 columns of a million rows take 40 s."""
     en = n_ref * n_cur / (n_ref + n_cur)
     if en > _EXACT_KS_N:
-        return float(np.clip(stats.kstwobign.sf(statistic * math.sqrt(en)), 0.0, 1.0))
+        return kolmogorov_sf(statistic * math.sqrt(en))
+    from scipy import stats  # only small samples: see the module docstring
+
     return float(np.clip(stats.kstwo.sf(statistic, round(en)), 0.0, 1.0))
 
 
@@ -110,7 +116,7 @@ def chisquare(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, fl
     expected = np.where(ref_counts > 0, ref_counts, _NEW_CATEGORY) * scale
     statistic = float(np.sum((cur_counts - expected) ** 2 / expected))
     dof = max(cur_counts.size - 1, 1)
-    return statistic, float(stats.chi2.sf(statistic, dof))
+    return statistic, chi2_sf(statistic, dof)
 
 
 def jensenshannon(p: np.ndarray, q: np.ndarray) -> float:

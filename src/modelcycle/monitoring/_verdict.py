@@ -125,11 +125,11 @@ def adjust_p_values(verdicts: list[ColumnDrift]) -> list[ColumnDrift]:
     discovery rate (Benjamini-Hochberg, scipy's ``false_discovery_control``): with many
     correlated columns, raw p < 0.05 per column makes a random split of one data set flag
     half of them now and then; adjusted, the false alarms all but vanish."""
-    from scipy.stats import false_discovery_control
-
     tested = [i for i, v in enumerate(verdicts) if v.test in _P_VALUE and v.p_value is not None]
     if len(tested) < 2:
         return verdicts
+    from scipy.stats import false_discovery_control  # only when there is something to adjust
+
     raw = [verdicts[i].p_value or 0.0 for i in tested]
     adjusted = false_discovery_control(raw, method="bh")
     result = list(verdicts)
