@@ -1,25 +1,93 @@
-"""The root of the ``modelcycle`` command: global options and error handling.
+"""The root of the ``modelcycle`` command: global options, lazy command loading, errors.
 
 Commands are thin: they parse, call the library through a :class:`~modelcycle.tracking.Client`
 built from the global options, and format. Library imports happen inside command bodies so
 ``modelcycle --help`` does not pay for SQLAlchemy or scikit-learn.
+
+Each command module registers its commands on :data:`app` when it is imported, and
+:data:`COMMAND_MODULES` says which module defines which top-level command: a command's
+module is imported only when that command is looked up (``modelcycle run`` imports and builds
+the run command alone), while ``--help`` and an unknown command's suggestions import all.
+A new command module goes into that table, or its commands are never found.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer import _click  # Typer's vendored click: the types of its groups
+from typer.core import TyperGroup
 
 from modelcycle._version import __version__
 
 if TYPE_CHECKING:
     from modelcycle.tracking import Client
 
-__all__ = ["app", "main", "state"]
+__all__ = ["COMMAND_MODULES", "app", "main", "state"]
+
+#: Each command module (under ``modelcycle.cli``) and the top-level commands or command
+#: groups it defines or adds subcommands to, in ``--help`` order.
+COMMAND_MODULES: dict[str, list[str]] = {
+    "_data": ["data"],
+    "_data_clean": ["data"],
+    "_data_profile": ["data"],
+    "_data_split": ["data"],
+    "_data_validate": ["data"],
+    "_data_version": ["data"],
+    "_demo": ["demo"],
+    "_evaluate": ["evaluate"],
+    "_experiments": ["experiments"],
+    "_feedback": ["feedback"],
+    "_keys": ["keys"],
+    "_models": ["models", "audit"],
+    "_models_io": ["models"],
+    "_monitor": ["monitor"],
+    "_monitor_ops": ["monitor"],
+    "_predict": ["predict"],
+    "_retrain": ["retrain", "loop"],
+    "_run": ["run"],
+    "_runs": ["runs"],
+    "_serve": ["serve"],
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root command group: imports a command's modules when the command is looked up."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        """Every command in the table (listing them shows their help: all are loaded)."""
+        self._load(list(COMMAND_MODULES))
+        return list(dict.fromkeys(name for names in COMMAND_MODULES.values() for name in names))
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        """The command ``cmd_name``, its modules imported and the command built on first use."""
+        if cmd_name not in self.commands:
+            self._load([module for module, names in COMMAND_MODULES.items() if cmd_name in names])
+        return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        """As Typer's, with every command loaded first when ``args[0]`` is none of ours (so
+        the "did you mean" suggestions know every name)."""
+        if args and not any(args[0] in names for names in COMMAND_MODULES.values()):
+            self._load(list(COMMAND_MODULES))
+        return super().resolve_command(ctx, args)
+
+    def _load(self, modules: list[str]) -> None:
+        missing = [m for m in modules if f"{__package__}.{m}" not in sys.modules]
+        for module in missing:
+            importlib.import_module(f"{__package__}.{module}")  # registers on ``app``
+        if missing or any(n not in self.commands for m in modules for n in COMMAND_MODULES[m]):
+            built = typer.main.get_command(app)  # click commands of all registered so far
+            assert isinstance(built, TyperGroup)
+            for name, command in built.commands.items():
+                self.commands.setdefault(name, command)
 
 
 @dataclass
@@ -39,6 +107,7 @@ state = _State()
 
 app = typer.Typer(
     name="modelcycle",
+    cls=_LazyGroup,
     help="Carry a machine-learning model through its whole life.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

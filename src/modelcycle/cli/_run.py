@@ -43,6 +43,12 @@ def run_command(
     rows against the spec's gates (exit 1 when they fail) and register it when the spec has
     registry:; unchanged steps are cache hits.
     Tuning workers and cross-validation folds run in parallel on --executor."""
+    # numpy and scipy.special first: the model save at the end imports skops, whose import
+    # scans the loaded modules in import order for each of ~800 ufuncs; with these two among
+    # the first modules the scan stops early (see the docstring of ``models._persist``).
+    import numpy  # noqa: F401
+    import scipy.special  # noqa: F401
+
     from modelcycle.executors import open_executor
     from modelcycle.pipeline import load_spec
     from modelcycle.pipeline._runner import plan_selection, run_pipeline

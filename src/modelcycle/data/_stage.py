@@ -20,7 +20,13 @@ from modelcycle.data._schema import Schema, infer_schema
 from modelcycle.data._sources import ReadReport, SourceSpec, read_source
 from modelcycle.data._spec import DataSpec
 from modelcycle.data._validation import ValidationReport, validate
-from modelcycle.data._versions import content_digest, create_version, version_id_for
+from modelcycle.data._versions import (
+    content_digest,
+    create_version,
+    find_version,
+    load_profile,
+    version_id_for,
+)
 from modelcycle.errors import DataError, invalid_value
 from modelcycle.types import DatasetVersion
 
@@ -153,7 +159,18 @@ def clean_data(
 
 
 def store_version(client: Client, spec: DataSpec, name: str, data: CleanedData) -> PreparedDataset:
-    """Profile the cleaned data and store it as a dataset version (idempotent)."""
+    """Profile the cleaned data and store it as a dataset version (idempotent).
+
+    When the same input and steps are stored already (a pipeline run again on the same file),
+    the stored version is returned with its stored profile: the data is not profiled again.
+    """
+    existing = find_version(client, name, data.version_id(spec))
+    stored = None if existing is None else load_profile(client, existing)
+    if existing is not None and stored is not None:
+        profiled = DatasetProfile.from_dict(stored)
+        return PreparedDataset(
+            existing, data.table, data.read, data.validation, data.cleaning, profiled
+        )
     schema = infer_schema(data.table, spec.declared_schema)
     profile = profile_table(data.table, schema)
     lineage = {
@@ -175,6 +192,8 @@ def store_version(client: Client, spec: DataSpec, name: str, data: CleanedData) 
         schema=schema.model_dump(mode="json"),
         lineage=lineage,
         profile=profile.to_dict(),
+        # unchanged by cleaning: the cleaned data's digest is the input's
+        content_sha256=data.input_digest if data.table is data.raw else None,
     )
     return PreparedDataset(version, data.table, data.read, data.validation, data.cleaning, profile)
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "content_digest",
     "create_version",
+    "find_version",
     "load_profile",
     "load_version",
     "version_id_for",
@@ -86,6 +87,14 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+def find_version(client: Client, name: str, version_id: str) -> DatasetVersion | None:
+    """The stored version ``name@version_id``, or None when there is none yet."""
+    try:
+        return client.metadata.datasets.get(f"{name}@{version_id}")
+    except LookupError:
+        return None
+
+
 def create_version(
     client: Client,
     name: str,
@@ -96,18 +105,18 @@ def create_version(
     schema: dict[str, Any],
     lineage: dict[str, Any],
     profile: dict[str, Any] | None = None,
+    content_sha256: str | None = None,
 ) -> DatasetVersion:
     """Store ``table`` as a version of dataset ``name`` (idempotent for the same input+steps).
 
     ``steps`` is the configuration that made ``table`` from the input (it enters the id);
     ``lineage`` records what happened (source, query, per-step counts) for people to read.
+    ``content_sha256`` is ``content_digest(table)`` when the caller has it already (the data
+    stage does when no cleaning step changed the input); it is computed otherwise.
     """
     check_key("dataset name", name)
     version_id = version_id_for(input_digest, steps)
-    try:
-        existing = client.metadata.datasets.get(f"{name}@{version_id}")
-    except LookupError:
-        existing = None
+    existing = find_version(client, name, version_id)
     if existing is not None:
         return existing
     data = client.artifacts.put_bytes(_parquet_bytes(table))
@@ -121,7 +130,7 @@ def create_version(
         created_at=datetime.now(timezone.utc),  # the store records its own time
         rows=table.num_rows,
         columns=table.num_columns,
-        content_sha256=content_digest(table),
+        content_sha256=content_sha256 or content_digest(table),
         data_sha256=data.sha256,
         profile_sha256=profile_ref,
         schema=schema,

@@ -14,16 +14,32 @@ schema and refuses any type it is not told to trust; we trust types by module pr
 verifies the SHA-256 it recorded before any byte reaches the unpickler, so only bytes this
 store wrote are ever unpickled (the registry's model bundle adds ONNX on top of this).
 
-Importing skops is the dear part of a save (it was 4-7 s after a 4 s training): at import,
-``skops.io._trusted_types`` calls scikit-learn's ``all_estimators``, whose
-``pkgutil.walk_packages`` imports every package under ``sklearn`` to look inside it, the
-vendored ``sklearn.externals.array_api_compat.torch`` among them, and that one imports all of
-torch when torch is installed (``python -X importtime -c "import skops.io"``: 2.5 s of 4.3 s).
-``all_estimators`` then skips everything under ``externals`` anyway. :func:`import_skops`
-makes that one walk step fail as "not installed" for the length of the import, so skops costs
-~0.5 s; nothing else changes, and the module imports normally afterwards. (Importing skops on
-a background thread while LightGBM trains was measured too: on the shared 2-core machine the
-import's CPU slowed the fit by as much as it saved, so the save imports it when it needs it.)
+Importing skops is the dear part of a save (it was 4-7 s after a 4 s training), for three
+reasons, each handled by :func:`import_skops` or its callers:
+
+- at import, ``skops.io._trusted_types`` calls scikit-learn's ``all_estimators``, whose
+  ``pkgutil.walk_packages`` imports every package under ``sklearn`` to look inside it, the
+  vendored ``sklearn.externals.array_api_compat.torch`` among them, and that one imports all
+  of torch when torch is installed (``python -X importtime -c "import skops.io"``: 2.5 s of
+  4.3 s); ``all_estimators`` then skips everything under ``externals`` anyway;
+- the same walk imports ``sklearn.utils._testing``, which imports pytest (~0.15-0.3 s) for
+  its test markers when pytest is installed, as it is in development environments;
+- skops then finds the module of each of ~800 numpy and scipy ufuncs by scanning
+  ``sys.modules`` in import order until it meets the ufunc: every module imported before numpy
+  and ``scipy.special`` is tried for every ufunc. In ``modelcycle run`` (typer, pydantic,
+  SQLAlchemy ... imported first) that scan was most of the import; the run command imports
+  numpy and ``scipy.special`` first. Callers that import skops late in a busy process can do
+  the same.
+
+:func:`import_skops` makes the torch wrapper and pytest fail as "not installed" for the
+length of the import (Python reads a None in ``sys.modules`` that way; the walk and
+``sklearn.utils._testing`` already treat both as optional); the skops module and its trust
+lists are the same, and both modules import normally afterwards. In ``modelcycle run`` on a
+loaded 2-core machine, the import took 1.4-1.7 s of CPU with the torch block alone, and
+0.6-0.7 s with the import order and the pytest block as well.
+(Importing skops on a background thread while LightGBM trains was measured too: on the shared
+2-core machine the import's CPU slowed the fit by as much as it saved, so the save imports it
+when it needs it.)
 
     save_model(client, run_id, result.pipeline, family="lightgbm", task="binary", target="y")
     loaded = load_model(client, run_id)
@@ -71,33 +87,46 @@ TRUSTED_MODULES = (
 )
 MANIFEST = "model.json"
 _FILES = {"skops": "model.skops", "pickle": "model.pkl"}
-#: The vendored array-API wrapper of torch, which only ``all_estimators``' walk imports.
-_TORCH_WRAPPER = "sklearn.externals.array_api_compat.torch"
+#: What only scikit-learn's ``all_estimators`` walk imports while skops imports, and a save
+#: never uses: each with the modules whose presence means it costs nothing to import.
+_WALK_ONLY = {
+    "sklearn.externals.array_api_compat.torch": ("torch",),  # imports all of torch
+    "pytest": (),  # sklearn.utils._testing's optional test markers
+}
 _SKOPS_LOCK = threading.Lock()
 
 
 def import_skops() -> ModuleType:
-    """``skops.io``, imported without dragging torch in (see the module docstring).
+    """``skops.io``, imported without dragging torch or pytest in (see the module docstring).
 
-    While skops imports, ``sys.modules`` maps the torch wrapper to None, which Python's
-    import system reads as "not installed" and ``pkgutil.walk_packages`` skips; the entry is
-    removed right after, so a later ``import sklearn.externals.array_api_compat.torch`` works.
-    When torch or the wrapper is already loaded, nothing is blocked (it then costs nothing).
-    The block is process-wide for that half second: another thread importing the wrapper
-    meanwhile (only scikit-learn's array-API dispatch on torch tensors does) would find it
-    missing.
+    While skops imports, ``sys.modules`` maps the torch wrapper and pytest to None, which
+    Python's import system reads as "not installed" and ``pkgutil.walk_packages`` skips; the
+    entries are removed right after, so later imports of either work. A module already
+    loaded (or whose dependency is, for torch) is not blocked, and nothing is once skops is
+    loaded. The block is process-wide for that half second: another thread importing one of
+    them meanwhile would find it missing. Should a future scikit-learn need one of them for
+    the walk, the import is retried without the block.
     """
     with _SKOPS_LOCK:
-        loaded = ("skops.io", "torch", _TORCH_WRAPPER)
-        block = not any(name in sys.modules for name in loaded)
-        if block:
-            sys.modules[_TORCH_WRAPPER] = None  # type: ignore[assignment]
+        if "skops.io" in sys.modules:
+            return importlib.import_module("skops.io")
+        blocked = [
+            name
+            for name, loaded_with in _WALK_ONLY.items()
+            if not any(m in sys.modules for m in (name, *loaded_with))
+        ]
+        for name in blocked:
+            sys.modules[name] = None  # type: ignore[assignment]
         try:
-            sio = importlib.import_module("skops.io")
+            return importlib.import_module("skops.io")
+        except ImportError:
+            if not blocked:
+                raise
         finally:
-            if block and _TORCH_WRAPPER in sys.modules and sys.modules[_TORCH_WRAPPER] is None:
-                del sys.modules[_TORCH_WRAPPER]
-    return sio
+            for name in blocked:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+        return importlib.import_module("skops.io")
 
 
 def _holds_torch(model: Any) -> bool:
