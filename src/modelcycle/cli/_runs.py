@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -65,11 +65,16 @@ def list_runs(
 
 @runs_app.command("show")
 def show_run(run_id: RunId, json: JsonOption = False) -> None:
-    """Show one run: status, times, params, tags, latest metrics, inputs and artifacts."""
+    """Show one run: status, times, params, tags, latest metrics, inputs and artifacts; a
+    retrain run also shows its lineage (trigger, feedback rows, champion, challenger,
+    decision)."""
+    from modelcycle.loop._lineage import retrain_lineage
+
     with state.client() as client:
         run = client.runs.show(run_id)
+        lineage = retrain_lineage(client, run)
     if json:
-        emit_json(run.to_dict())
+        emit_json({**run.to_dict(), **({"lineage": lineage} if lineage else {})})
         return
     duration = "" if run.duration_s is None else f" ({run.duration_s:.1f} s)"
     typer.echo(f"run {run.run_id}  {run.name}  [{run.experiment_name}]")
@@ -96,6 +101,34 @@ def show_run(run_id: RunId, json: JsonOption = False) -> None:
             ["name", "sha256", "bytes"],
             [[a.name, a.sha256[:12], str(a.size)] for a in run.artifacts],
         )
+    if lineage is not None:
+        _echo_lineage(lineage)
+
+
+def _echo_lineage(lineage: dict[str, Any]) -> None:
+    """The retrain chain, one step per line."""
+    counts = lineage["feedback"]["counts"]
+    rows = [["trigger", "; ".join(t["detail"] for t in lineage["trigger"])]]
+    rows.append(
+        [
+            "feedback",
+            f"{lineage['feedback']['training_rows']:,} labelled production rows trained on, "
+            f"{lineage['feedback']['holdout_rows']:,} held out, "
+            f"{counts.get('duplicates_removed', 0):,} duplicates removed (ids in retrain.json)",
+        ]
+    )
+    previous = lineage["feedback"]["previous_dataset"]
+    rows.append(["champion", f"{lineage['champion']} (trained on {previous})"])
+    if lineage["challenger"]:
+        rows.append(
+            [
+                "challenger",
+                f"{lineage['challenger']} (pipeline run {lineage['pipeline_run']}, "
+                f"dataset {lineage['dataset_version']})",
+            ]
+        )
+    rows.append(["decision", f"{lineage['decision']}: {lineage['reason']}"])
+    print_table("retrain lineage", ["step", "what"], rows)
 
 
 @runs_app.command("compare")

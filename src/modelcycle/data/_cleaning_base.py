@@ -282,3 +282,39 @@ class CleaningStep(abc.ABC):
     @abc.abstractmethod
     def _apply(self, df: pd.DataFrame, report: StepReport) -> pd.DataFrame:
         """Return the changed frame; record reasons and per-column changes in ``report``."""
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    dtype = series.dtype
+    return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+
+
+def _numeric_columns(df: pd.DataFrame, candidates: list[str]) -> list[str]:
+    """The candidates whose kind is numeric or integer (so not ids, booleans or labels)."""
+    import pyarrow as pa
+
+    from modelcycle.data._schema import ColumnKind, infer_schema
+
+    numeric = [c for c in candidates if _is_numeric(df[c])]
+    if not numeric:
+        return []
+    # kinds only need the types (and the distinct counts of id-like integer columns): NumPy
+    # columns go to Arrow as they are, without turning NaN into nulls
+    arrays = [
+        pa.array(df[c].to_numpy(), from_pandas=False)
+        if isinstance(df[c].dtype, np.dtype)
+        else pa.Array.from_pandas(df[c])
+        for c in numeric
+    ]
+    kinds = infer_schema(pa.table(arrays, names=[str(c) for c in numeric])).kinds()
+    return [c for c in numeric if kinds[str(c)] in (ColumnKind.NUMERIC, ColumnKind.INTEGER)]
+
+
+def _check_numeric(df: pd.DataFrame, columns: list[str], setting: str, why: str) -> None:
+    for column in columns:
+        if not _is_numeric(df[column]):
+            raise invalid_value(
+                setting,
+                column,
+                f"column {column!r} is {df[column].dtype}, not numeric; {why} (coerce it first)",
+            )

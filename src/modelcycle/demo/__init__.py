@@ -1,11 +1,11 @@
-"""``modelcycle demo``: the most complete flow that exists, on a bundled dataset.
+"""``modelcycle demo``: the whole lifecycle on real data that ships in a package.
 
-Today that is the data stage and a tracked model selection on scikit-learn's breast-cancer
-data: validate, clean, profile and version the data (HTML reports), split it, then train
-candidates as child runs with their params, per-iteration metric series, validation metrics,
-the dataset version they used and artifacts, then compare. Later stages extend it in place.
+The story (``_scenario``): a model learns from the workers a company first served; later
+traffic drifts toward people it rarely saw. The demo (``_lifecycle``) trains, evaluates,
+registers and serves it, sends that traffic, detects the drift, sends feedback, retrains,
+duels and promotes, and ends with a summary of every stage and the paths of its reports.
 """
 
-from modelcycle.demo._training import DemoResult, run_demo
+from modelcycle.demo._lifecycle import DemoResult, Stage, run_demo
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "Stage", "run_demo"]

@@ -86,8 +86,12 @@ def partial_dependence(
 
 def _curve(model: Any, rows: pd.DataFrame, name: str, grid: Array, categorical: bool) -> Any:
     """scikit-learn's partial dependence of ``model`` on column ``name`` over ``grid``."""
+    import pandas as pd
     from sklearn.inspection import partial_dependence as sk_partial_dependence
 
+    if not categorical and pd.api.types.is_integer_dtype(rows[name]):
+        # scikit-learn refuses integer columns (the grid would be rounded): sweep as floats
+        rows = rows.assign(**{name: rows[name].astype(float)})
     found = sk_partial_dependence(
         model,
         rows,

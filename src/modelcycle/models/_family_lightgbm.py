@@ -138,9 +138,8 @@ class LightGBMFamily(ModelFamily):
             # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but LGBMClassifier does not
             # label-encode eval_y (lightgbm-org/LightGBM#7400): validation metrics would be
             # wrong for labels other than 0..n-1. Keep eval_set until that is fixed.
-            warnings.filterwarnings(
-                "ignore", "The argument 'eval_set' is deprecated", FutureWarning
-            )
+            # (its LGBMDeprecationWarning is not a FutureWarning: match the message alone)
+            warnings.filterwarnings("ignore", "The argument 'eval_set' is deprecated")
             return estimator.fit(
                 x,
                 y,

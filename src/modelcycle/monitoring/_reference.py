@@ -97,9 +97,10 @@ def reference_for(
     """The fitted drift reference of model version ``ref`` (``NAME@VERSION`` or an alias).
 
     Default: the training-data profile stored in the version's bundle (else the profile of the
-    dataset version its lineage names). ``reference`` overrides it: ``dataset:NAME@ID``, a
-    stored reference written by ``DriftDetector.save`` (``.json``) or a data file (CSV,
-    Parquet, JSON Lines). ``params`` are :class:`DriftDetector` settings.
+    dataset version its lineage names), on the version's input columns only. ``reference``
+    overrides it: ``dataset:NAME@ID``, a stored reference written by ``DriftDetector.save``
+    (``.json``) or a data file (CSV, Parquet, JSON Lines). ``params`` are
+    :class:`DriftDetector` settings.
     """
     from modelcycle.data import DatasetProfile
     from modelcycle.errors import NotFoundError
@@ -118,11 +119,15 @@ def reference_for(
         return DriftDetector(**params).fit(reference)
     bundle = Registry(client).bundle(ref)
     profile = bundle.json_part("profile")
+    inputs = [str(c["name"]) for c in bundle.signature.get("inputs", [])]
     if profile is not None:
-        return from_profile(DatasetProfile.from_dict(profile), **params)
+        found = DatasetProfile.from_dict(profile)
+        # the model's inputs only: the profile also holds the target and unused columns
+        known = [name for name in inputs if name in found.names]
+        return from_profile(found, **{"columns": known or None, **params})
     dataset = (bundle.manifest.get("lineage") or {}).get("dataset")
     if dataset:
-        return from_dataset_version(client, dataset, **params)
+        return from_dataset_version(client, dataset, **{"columns": inputs or None, **params})
     raise NotFoundError(
         f"model version {ref!r} has no training-data profile (registered without a dataset "
         "version): give a reference (dataset:NAME@ID, a stored reference or a data file)"

@@ -59,6 +59,8 @@ __all__ = [
 _DATA_CODE = (
     "modelcycle.data._stage",
     "modelcycle.data._cleaning_steps",
+    "modelcycle.data._cleaning_outliers",
+    "modelcycle.data._cleaning_base",
     "modelcycle.data._sources",
 )
 _TRAIN_CODE = ("modelcycle.training._fit", "modelcycle.training._tuning", "modelcycle.training._cv")
@@ -92,15 +94,19 @@ def _store(client: Client, spec: PipelineSpec, cleaned: Any) -> DatasetVersion:
 
 
 def _data_step(
-    client: Client, spec: PipelineSpec, source: str | None, use_cache: bool, pool: Executor
+    client: Client, spec: PipelineSpec, source: str | Any, use_cache: bool, pool: Executor
 ) -> _Data:
     """Load the data; on a miss, clean it now and store the version in the background (the
-    snapshot, digest and profile overlap with training, which mostly runs outside the GIL)."""
+    snapshot, digest and profile overlap with training, which mostly runs outside the GIL).
+    A DataFrame or Arrow table as ``source`` is never a cache hit (it has no file to hash)."""
     from modelcycle.data import load_version
     from modelcycle.data._stage import clean_data
 
     started = time.perf_counter()
-    path = source or (spec.data.source.path if spec.data.source else None)
+    if source is None:
+        path = spec.data.source.path if spec.data.source else None
+    else:
+        path = source if isinstance(source, str) else None
     key = None
     if use_cache and path is not None and Path(path).is_file():
         config = spec.data.model_dump(mode="json", by_alias=True, exclude={"source"})
@@ -282,14 +288,20 @@ def run_pipeline(
     spec: PipelineSpec,
     client: Client,
     *,
-    source: str | None = None,
+    source: str | Any | None = None,
     spec_path: str | Path | None = None,
     use_cache: bool = True,
     executor: executors.Executor | None = None,
     report_dir: str | Path | None = None,
+    parent: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> PipelineResult:
     """Run the data stage and (when the spec has ``model:``) training and evaluation; see the
     module docstring.
+
+    ``source`` replaces the spec's source: a file path, or a DataFrame / Arrow table (a
+    retrain's combined data). ``parent`` makes the pipeline run a child of that run;
+    ``tags`` are added to it.
 
     ``executor`` runs tuning workers and cross-validation folds in parallel; the caller opens
     and closes it (``open_executor``). None runs them in this process. Evaluation reports are
@@ -297,7 +309,12 @@ def run_pipeline(
     run. A candidate that fails its gates stops the run with a GateFailedError.
     """
     with (
-        client.start_run(spec.name, name=f"pipeline:{spec.name}", tags={"kind": "pipeline"}) as run,
+        client.start_run(
+            spec.name,
+            name=f"pipeline:{spec.name}",
+            tags={"kind": "pipeline", **(tags or {})},
+            parent=parent,
+        ) as run,
         ThreadPoolExecutor(1, thread_name_prefix="modelcycle-version") as pool,
     ):
         if spec_path is not None:

@@ -11,6 +11,8 @@
       sensitive: [sex]
       gates: ["roc_auc >= 0.85", "fairness.sex.demographic_parity_difference <= 0.1"]
     registry: {name: churn, alias: champion}   # a version when the gates pass
+    retrain:               # when to retrain and how a challenger wins (modelcycle.loop)
+      when: {drift: {share: 0.5}, data_volume: 200}
 
 ``load_spec`` reads YAML and reports the first problem as ``FILE:LINE: key.path: why``.
 """
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelcycle._yamlspec import load_model
 from modelcycle.data._spec import DataSpec
 from modelcycle.evaluation._spec import EvaluationSpec
+from modelcycle.loop._spec import RetrainSpec
 from modelcycle.models._selection import Constraints
 from modelcycle.pipeline._register import RegisterSpec
 from modelcycle.training._spec import TrainSpec
@@ -56,6 +59,7 @@ class PipelineSpec(BaseModel):
     model: ModelSpec | None = None
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     registry: RegisterSpec | None = None
+    retrain: RetrainSpec | None = None
 
 
 def load_spec(path: str | Path) -> PipelineSpec:

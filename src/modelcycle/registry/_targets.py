@@ -9,7 +9,10 @@ docker: ``model/`` (the version as an MLflow model, which ``modelcycle models im
 ``entrypoint.sh`` (imports it into a store inside the container on first start, then runs
 ``modelcycle serve``), ``healthcheck.py`` and a ``Dockerfile`` (python:3.11-slim, non-root,
 health check on ``/v2/health/ready``). k8s: a Deployment (liveness ``/v2/health/live``, readiness
-``/v2/health/ready``), a Service and a HorizontalPodAutoscaler on CPU, written with PyYAML from
+``/v2/health/ready``), a Service, a HorizontalPodAutoscaler on CPU and a CronJob that runs
+``modelcycle retrain NAME@ALIAS --if-needed --json`` against the shared store (URLs from the
+Secret ``modelcycle-store``) on the schedule of the version's ``retrain.when.schedule``
+(default: hourly; the policies decide whether a retrain is due), written with PyYAML from
 plain dicts. The templates are short and specific to modelcycle's server, so they are written
 here rather than through a templating library.
 """
@@ -111,13 +114,20 @@ Exported by modelcycle {modelcycle}; bundle sha256 {sha256}.
 
 
 def export_target(
-    registry: Registry, ref: str, target: str, out: str | Path, *, image: str | None = None
+    registry: Registry,
+    ref: str,
+    target: str,
+    out: str | Path,
+    *,
+    image: str | None = None,
+    schedule: str | None = None,
 ) -> dict[str, Any]:
     """Write ``target`` (docker, k8s or edge) for version ``ref`` into folder ``out``.
 
     ``image`` names the container image in the k8s manifests (default
-    ``modelcycle-NAME:VERSION``). Returns ``{"model", "target", "files"}`` (the written paths).
-    An edge export of a version that is not ONNX-ready is refused with the reason."""
+    ``modelcycle-NAME:VERSION``); ``schedule`` (cron) overrides the retrain CronJob's.
+    Returns ``{"model", "target", "files"}`` (the written paths). An edge export of a version
+    that is not ONNX-ready is refused with the reason."""
     if target not in TARGETS:
         raise invalid_value("target", target, f"expected one of {', '.join(TARGETS)}")
     version = registry.get(ref)
@@ -126,7 +136,8 @@ def export_target(
         files = _docker(registry, version.ref, folder)
     elif target == "k8s":
         default = f"modelcycle-{kubernetes_name(version.name)}:{version.version}"
-        files = _k8s(version.ref, folder, image or default)
+        retrain = _retrain_settings(registry.bundle(version.ref), schedule)
+        files = _k8s(version.ref, folder, image or default, retrain)
     else:
         files = _edge(registry.bundle(version.ref), version.ref, folder)
     return {"model": version.ref, "target": target, "files": [str(f) for f in files]}
@@ -182,8 +193,54 @@ def _shell_quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def _k8s(ref: str, folder: Path, image: str) -> list[Path]:
-    """deployment.yaml, service.yaml and hpa.yaml."""
+def _retrain_settings(bundle: Bundle, schedule: str | None) -> dict[str, str]:
+    """The retrain CronJob's schedule and alias, from the version's pipeline spec."""
+    text = bundle.part("spec")
+    spec = (yaml.safe_load(text) if text else None) or {}
+    retrain = spec.get("retrain") or {}
+    found = schedule or (retrain.get("when") or {}).get("schedule") or "0 * * * *"
+    if len(str(found).split()) != 5:
+        raise invalid_value("schedule", found, "expected a cron expression of 5 fields")
+    return {"schedule": str(found), "alias": str(retrain.get("alias") or "champion")}
+
+
+def _cronjob(ref: str, meta: dict[str, Any], image: str, retrain: dict[str, str]) -> Any:
+    """A CronJob running ``modelcycle retrain --if-needed`` on the shared store."""
+    name = ref.rpartition("@")[0]
+    store = [
+        {"name": env, "valueFrom": {"secretKeyRef": {"name": "modelcycle-store", "key": key}}}
+        for env, key in (("MODELCYCLE_STORE", "store"), ("MODELCYCLE_ARTIFACTS", "artifacts"))
+    ]
+    command = ["modelcycle", "retrain", f"{name}@{retrain['alias']}", "--if-needed", "--json"]
+    container = {
+        "name": "retrain",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": store,
+        "resources": {
+            "requests": {"cpu": "1", "memory": "1Gi"},
+            "limits": {"cpu": "2", "memory": "4Gi"},
+        },
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+    }
+    pod = {"restartPolicy": "OnFailure", "containers": [container]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {**meta, "name": f"{meta['name'][:44]}-retrain"},
+        "spec": {
+            "schedule": retrain["schedule"],
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {"backoffLimit": 1, "template": {"spec": pod}}},
+        },
+    }
+
+
+def _k8s(ref: str, folder: Path, image: str, retrain: dict[str, str]) -> list[Path]:
+    """deployment.yaml, service.yaml, hpa.yaml and retrain-cronjob.yaml."""
     name, _, number = ref.rpartition("@")
     app = f"modelcycle-{kubernetes_name(name)}"
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/version": number}
@@ -239,7 +296,9 @@ def _k8s(ref: str, folder: Path, image: str) -> list[Path]:
     }
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for file, document in (("deployment", deployment), ("service", service), ("hpa", hpa)):
+    cronjob = _cronjob(ref, meta, image, retrain)
+    documents = (("deployment", deployment), ("service", service), ("hpa", hpa))
+    for file, document in (*documents, ("retrain-cronjob", cronjob)):
         path = folder / f"{file}.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False))
         written.append(path)

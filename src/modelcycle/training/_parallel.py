@@ -157,7 +157,7 @@ def tune_parallel(
         count = _worker_count(settings, executor, remaining)
         tags = {"family": family.info.name, "task": task.value, "objective": goal.name}
         run.set_tags({**tags, "optuna_study": study_name, "workers": count})
-        run.log_params({**described.params, **settings.model_dump(exclude={"study_name"})})
+        run.log_params({**described.params, **settings.model_dump(exclude={"study_name", "start"})})
         shared = {"study_name": study_name, "n_jobs": 1}
         fixed: dict[str, Any] = {"task": task.value, "tune": settings.model_copy(update=shared)}
         worker_spec = spec.model_copy(update=fixed)

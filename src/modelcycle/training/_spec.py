@@ -122,6 +122,9 @@ class TuneSpec(BaseModel):
     pruner: Literal["median", "none"] = "median"
     n_jobs: int = Field(default=1, ge=1)
     study_name: str | None = Field(default=None, min_length=1, max_length=512)
+    start: list[dict[str, Any]] = Field(default_factory=list)
+    """Hyperparameters tried first when the study is new (a retrain starts from its
+    champion's); names outside the search space are ignored by Optuna."""
 
     @field_validator("trials")
     @classmethod

@@ -141,6 +141,8 @@ def _open_study(storage: Any, name: str, goal: Metric, settings: TuneSpec, seed:
     stored = study.user_attrs.get("objective")
     if stored is None:
         study.set_user_attr("objective", goal.name)
+        for params in settings.start:  # a new study tries these first
+            study.enqueue_trial(params, skip_if_exists=True)
     elif stored != goal.name or study.direction.name.lower() != goal.direction:
         why = f"the stored study optimises {stored}; this tuning's objective is {goal.name}"
         raise invalid_value("train.tune.study_name", name, why)
@@ -341,7 +343,7 @@ def tune(
         study = _open_study(storage, study_name, goal, settings, spec.seed)
         tags = {"family": family.info.name, "task": task.value, "objective": goal.name}
         run.set_tags({**tags, "optuna_study": study_name})
-        run.log_params({**described.params, **settings.model_dump(exclude={"study_name"})})
+        run.log_params({**described.params, **settings.model_dump(exclude={"study_name", "start"})})
         fixed = spec.model_copy(update={"task": task.value})  # every trial: the same task
         trial = _Objective(run, family, described, data, fixed, task, goal)
         _optimize(study, trial, settings, bar, family.info.name, share)
