@@ -85,7 +85,8 @@ class _LazyGroup(TyperGroup):
             importlib.import_module(f"{__package__}.{module}")  # registers on ``app``
         if missing or any(n not in self.commands for m in modules for n in COMMAND_MODULES[m]):
             built = typer.main.get_command(app)  # click commands of all registered so far
-            assert isinstance(built, TyperGroup)
+            if not isinstance(built, TyperGroup):  # the root has a callback: always a group
+                raise TypeError(f"the modelcycle CLI root built as {type(built).__name__}")
             for name, command in built.commands.items():
                 self.commands.setdefault(name, command)
 
