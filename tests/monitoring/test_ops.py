@@ -7,7 +7,7 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +220,21 @@ def test_cli_windows_check_grafana_and_report(
     assert code == 0 and (tmp_path / "r.html").is_file()
     code, _, err = cli(*base, "monitor", "report", "nobody", "-o", tmp_path / "x.html")
     assert code == 1 and "no monitoring windows stored for model 'nobody'" in err
+
+
+def test_the_report_time_axis_takes_the_unit_of_the_windows_span() -> None:
+    from types import SimpleNamespace
+
+    from modelcycle.monitoring._ops_report import _Clock
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def ending(seconds: float) -> Any:
+        return SimpleNamespace(end=start + timedelta(seconds=seconds))
+
+    origin = start.timestamp()
+    demo = _Clock.spanning([ending(5), ending(40)], origin)
+    assert (demo.label, demo.axis([ending(40)])) == ("seconds", [40.0])
+    assert _Clock.spanning([ending(1800)], origin).label == "minutes"
+    assert _Clock.spanning([ending(7 * 3600)], origin).axis([ending(7 * 3600)]) == [7.0]
+    assert _Clock.spanning([ending(10 * 86400)], origin).label == "days"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +40,28 @@ _DRIFT_HEAD = [
 ]
 
 
-def _hours(windows: Sequence[WindowRecord], origin: float) -> list[float]:
-    return [(w.end.timestamp() - origin) / 3600 for w in windows]
+@dataclass(frozen=True)
+class _Clock:
+    """The charts' time axis: seconds since ``origin`` in the unit that suits the span (a
+    demo's windows last seconds, a deployment's hours or days)."""
+
+    origin: float
+    label: str = "hours"
+    seconds: float = 3600.0
+
+    @classmethod
+    def spanning(cls, windows: Sequence[WindowRecord], origin: float) -> _Clock:
+        span = max((w.end.timestamp() - origin for w in windows), default=0.0)
+        for label, seconds, below in _UNITS:
+            if span < below:
+                return cls(origin, label, seconds)
+        return cls(origin, "days", 86400.0)
+
+    def axis(self, windows: Sequence[WindowRecord]) -> list[float]:
+        return [(w.end.timestamp() - self.origin) / self.seconds for w in windows]
+
+
+_UNITS = (("seconds", 1.0, 180.0), ("minutes", 60.0, 3 * 3600.0), ("hours", 3600.0, 3 * 86400.0))
 
 
 def _by_version(windows: Sequence[WindowRecord]) -> dict[int | None, list[WindowRecord]]:
@@ -51,17 +72,17 @@ def _by_version(windows: Sequence[WindowRecord]) -> dict[int | None, list[Window
 
 
 def _series(
-    windows: Sequence[WindowRecord], origin: float, value: Any
+    windows: Sequence[WindowRecord], origin: _Clock, value: Any
 ) -> list[tuple[str, list[float], list[float]]]:
     series = []
     for version, found in sorted(_by_version(windows).items(), key=lambda kv: kv[0] or 0):
-        points = [(x, value(w)) for x, w in zip(_hours(found, origin), found, strict=True)]
+        points = [(x, value(w)) for x, w in zip(origin.axis(found), found, strict=True)]
         points = [(x, float(y)) for x, y in points if isinstance(y, (int, float))]
         series.append((f"v{version}", [x for x, _ in points], [y for _, y in points]))
     return series
 
 
-def _drift_sections(page: Page, drift: Sequence[WindowRecord], origin: float) -> None:
+def _drift_sections(page: Page, drift: Sequence[WindowRecord], origin: _Clock) -> None:
     for version, found in sorted(_by_version(drift).items(), key=lambda kv: kv[0] or 0):
         newest = found[-1]
         snapshot = DriftSnapshot.from_dict(newest.snapshot["features"])
@@ -84,8 +105,10 @@ def _drift_sections(page: Page, drift: Sequence[WindowRecord], origin: float) ->
     page.add(
         "Drift scores over time",
         '<div class="grid">'
-        + _card_chart("share of drifted features", shares, (0.0, 1.0))
-        + _card_chart("share of drifted outputs (vs baseline)", outputs, (0.0, 1.0))
+        + _card_chart("share of drifted features", shares, (0.0, 1.0), x_label=origin.label)
+        + _card_chart(
+            "share of drifted outputs (vs baseline)", outputs, (0.0, 1.0), x_label=origin.label
+        )
         + "</div>",
     )
 
@@ -94,12 +117,14 @@ def _card_chart(
     title: str,
     series: list[tuple[str, list[float], list[float]]],
     y_range: tuple[float, float] | None = None,
+    *,
+    x_label: str = "hours",
 ) -> str:
-    chart = line_chart(series, x_label="hours", y_label=title, y_range=y_range, markers=True)
+    chart = line_chart(series, x_label=x_label, y_label=title, y_range=y_range, markers=True)
     return f'<div class="card"><h3>{escape(title)}</h3>{chart}</div>'
 
 
-def _quality_section(page: Page, quality: Sequence[WindowRecord], origin: float) -> None:
+def _quality_section(page: Page, quality: Sequence[WindowRecord], origin: _Clock) -> None:
     names = sorted({n for w in quality for n in w.snapshot.get("compared", {})})
     cards = []
     for name in names:
@@ -108,7 +133,7 @@ def _quality_section(page: Page, quality: Sequence[WindowRecord], origin: float)
             quality, origin, lambda w, n=name: w.snapshot["compared"].get(n, {}).get("low")
         )
         series += [(f"{label} test low", xs, ys) for label, xs, ys in tests]
-        cards.append(_card_chart(name, series))
+        cards.append(_card_chart(name, series, x_label=origin.label))
     rows = [
         [
             f"v{w.version}",
@@ -140,7 +165,7 @@ def _alerts_section(page: Page, alerts: Sequence[AlertRecord]) -> None:
     page.add(f"Alerts ({len(alerts)})", body if rows else "<p>No alert has fired.</p>")
 
 
-def _operations_section(page: Page, operations: Sequence[WindowRecord], origin: float) -> None:
+def _operations_section(page: Page, operations: Sequence[WindowRecord], origin: _Clock) -> None:
     p99 = _series(operations, origin, lambda w: w.snapshot["latency_ms"]["p99"])
     rps = _series(operations, origin, lambda w: w.snapshot["throughput_rps"])
     errors = _series(operations, origin, lambda w: w.snapshot.get("error_rate"))
@@ -153,11 +178,15 @@ def _operations_section(page: Page, operations: Sequence[WindowRecord], origin: 
         if total
         else "no request in the windows"
     )
+    unit = origin.label
+    charts = (
+        _card_chart("p99 latency (ms)", p99, x_label=unit)
+        + _card_chart("throughput (requests/s)", rps, x_label=unit)
+        + _card_chart("error rate (failed / all requests)", errors, (0.0, 1.0), x_label=unit)
+    )
     page.add(
         "Operations over time (prediction log)",
-        f'<div class="grid">{_card_chart("p99 latency (ms)", p99)}'
-        f"{_card_chart('throughput (requests/s)', rps)}"
-        f"{_card_chart('error rate (failed / all requests)', errors, (0.0, 1.0))}</div>"
+        f'<div class="grid">{charts}</div>'
         f"<p>{escape(summary)}; {len(operations)} operations windows stored.</p>",
     )
 
@@ -179,7 +208,7 @@ def monitoring_report(client: Client, model: str, path: str | os.PathLike[str]) 
     newest_quality = {(w.version, w.start, w.end): w for w in repo.windows(model, kind="quality")}
     quality = sorted(newest_quality.values(), key=lambda w: (w.end, w.window_id))
     alerts = repo.alerts(model)
-    origin = drift[0].start.timestamp()
+    origin = _Clock.spanning([*drift, *operations, *quality], drift[0].start.timestamp())
     newest = [found[-1] for found in _by_version(drift).values()]
     drifting = [w.version for w in newest if w.snapshot["features"]["dataset_drift"]]
     verdict = (
