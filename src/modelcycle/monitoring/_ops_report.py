@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.monitoring._report import _card, _row
+from modelcycle.monitoring._report import DRIFT_HEAD, _card, _row
 from modelcycle.monitoring._result import DriftSnapshot
 from modelcycle.reports import Page, escape, fmt_number, table
 from modelcycle.reports._charts import line_chart
@@ -26,18 +26,6 @@ if TYPE_CHECKING:
     from modelcycle.tracking import Client
 
 __all__ = ["monitoring_report"]
-
-_DRIFT_HEAD = [
-    "column",
-    "drift",
-    "kind",
-    "test",
-    "threshold",
-    "statistic",
-    "p-value",
-    "effect size",
-    "missing",
-]
 
 
 @dataclass(frozen=True)
@@ -92,7 +80,7 @@ def _drift_sections(page: Page, drift: Sequence[WindowRecord], origin: _Clock) -
             f"<p>Newest window of v{version}: {escape(when)}, {newest.n_rows:,} rows; "
             f"{snapshot.drifted_columns} of {snapshot.tested_columns} features drifted.</p>"
         )
-        rows = table(_DRIFT_HEAD, [_row(c) for c in ordered], raw=[True] * len(_DRIFT_HEAD))
+        rows = table(DRIFT_HEAD, [_row(c) for c in ordered], raw=[True] * len(DRIFT_HEAD))
         page.add(f"Drift per feature (v{version})", intro + rows)
         cards = "".join(_card(column) for column in ordered)
         page.add(

@@ -17,6 +17,20 @@ from modelcycle.reports import Page, badge, bar_chart, escape, fmt_number, histo
 __all__ = ["drift_report"]
 
 
+#: The columns of a drift table (one row per feature), shared with the monitoring report.
+DRIFT_HEAD = [
+    "column",
+    "drift",
+    "kind",
+    "test",
+    "threshold",
+    "statistic",
+    "p-value",
+    "effect size",
+    "missing",
+]
+
+
 def _verdict(snapshot: DriftSnapshot) -> tuple[str, str]:
     text = (
         f"{snapshot.drifted_columns} of {snapshot.tested_columns} columns drifted "
@@ -77,17 +91,7 @@ def drift_report(
         ),
     )
     ordered = sorted(snapshot.columns, key=lambda c: (not c.drifted, c.column))
-    head = [
-        "column",
-        "drift",
-        "kind",
-        "test",
-        "threshold",
-        "statistic",
-        "p-value",
-        "effect size",
-        "missing",
-    ]
+    head = DRIFT_HEAD
     page.add("Drift per column", table(head, [_row(c) for c in ordered], raw=[True] * len(head)))
     if snapshot.multivariate is not None:
         domain = snapshot.multivariate
