@@ -25,6 +25,11 @@ in an environment that sets ``PYTHONDONTWRITEBYTECODE`` (as ours does), every ru
 editable install compiles modelcycle's modules from source while the libraries of the plain
 script come precompiled; ``--no-bytecode-cache`` measures that way (no warm-up run either).
 
+The warm-up run also leaves the names of scikit-learn's estimators that skops' import reads in
+the user's cache folder (``~/.cache/modelcycle``, see ``modelcycle.models._persist``): a
+user's first ``modelcycle run`` after installing or upgrading scikit-learn or skops walks
+scikit-learn's packages for them once (about 0.15-0.4 s more).
+
 Besides wall time, each run's CPU seconds (user + system over all its threads, from
 ``getrusage`` of the children) are printed: the target is on wall time, but on a shared
 machine CPU seconds move less with other people's load, and they show work that background
@@ -130,7 +135,7 @@ def main() -> None:
     """Time both sides ``--repeat`` times (alternating) and print the median overhead."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-check", action="store_true", help="Print only; always exit 0.")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
     parser.add_argument(
@@ -171,8 +176,13 @@ def main() -> None:
                 walls.append(wall)
                 cpus.append(cpu)
     plain, ours = statistics.median(plain_s), statistics.median(ours_s)
-    overhead = ours / plain - 1
-    cpu_overhead = statistics.median(ours_cpu) / statistics.median(plain_cpu) - 1
+    # Each round runs plain then ours back to back: the median of the rounds' own ratios is
+    # what the target is checked on, because this machine's speed drifts by 20% between
+    # rounds (both sides of a round see about the same speed); the ratio of the medians is
+    # printed too.
+    overhead = statistics.median(b / a for a, b in zip(plain_s, ours_s, strict=True)) - 1
+    of_medians = ours / plain - 1
+    cpu_overhead = statistics.median(b / a for a, b in zip(plain_cpu, ours_cpu, strict=True)) - 1
     if args.json:
         print(
             json.dumps(
@@ -183,6 +193,7 @@ def main() -> None:
                     "plain_s": plain_s,
                     "modelcycle_s": ours_s,
                     "overhead": overhead,
+                    "overhead_of_medians": of_medians,
                     "plain_cpu_s": plain_cpu,
                     "modelcycle_cpu_s": ours_cpu,
                     "cpu_overhead": cpu_overhead,
@@ -200,9 +211,13 @@ def main() -> None:
         ):
             shown = ", ".join(f"{t:.2f}" for t in runs)
             print(f"{label:22} {median:.2f} s  (runs: {shown})")
-        print(f"overhead: {overhead:+.1%} (target <= {TARGET:.0%})")
+        print(
+            f"overhead: {overhead:+.1%} (median of the rounds' ratios; target <= {TARGET:.0%});"
+            f" ratio of the medians {of_medians:+.1%}"
+        )
         shown = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(plain_cpu, ours_cpu, strict=True))
-        print(f"CPU seconds, all threads (plain/modelcycle): {shown}; {cpu_overhead:+.1%}")
+        print(f"CPU seconds, all threads (plain/modelcycle): {shown}; {cpu_overhead:+.1%} (median")
+        print("of the rounds' ratios)")
     if overhead > TARGET and not args.no_check:
         raise SystemExit(1)
 

@@ -1,5 +1,5 @@
 """``python -m modelcycle`` runs the command line."""
 
-from modelcycle.cli import main
+from modelcycle._console import main
 
 main()

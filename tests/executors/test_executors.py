@@ -2,11 +2,13 @@
 
 One suite runs against both implementations: ``local`` (two spawned processes) and ``ray``
 (a Ray head started here with ``ray start --head`` on 127.0.0.1 with 2 CPUs, joined through
-its GCS address, stopped at the end of the module). The head runs with ``--block`` so stopping
-it is a signal to the process this module started: ``ray stop`` would stop every Ray on the
-machine, other test sessions' included. Ray (2.59 and later) authenticates with a token; the
-head and this process share a fresh one through ``RAY_AUTH_TOKEN`` rather than
-``~/.ray/auth_token``, which another Ray on the machine may have written.
+its GCS address, stopped at the end of the module). The same head serves Ray Client, and a
+child process joins it as ``ray://HOST:PORT`` to tune through it. The head runs with
+``--block`` so stopping it is a signal to the process this module started: ``ray stop`` would
+stop every Ray on the machine, other test sessions' included. Ray (2.59 and later)
+authenticates with a token; the head and this process share a fresh one through
+``RAY_AUTH_TOKEN`` rather than ``~/.ray/auth_token``, which another Ray on the machine may have
+written.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -70,21 +73,30 @@ def ray_token() -> Iterator[str]:
         yield token
 
 
+@dataclass(frozen=True)
+class Head:
+    """A running Ray head: its GCS address and its Ray Client address."""
+
+    gcs: str
+    client: str
+
+
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory: pytest.TempPathFactory, ray_token: str) -> Iterator[str]:
-    """The GCS address of a Ray head on 127.0.0.1 with 2 CPUs, stopped after the module."""
+def ray_head(tmp_path_factory: pytest.TempPathFactory, ray_token: str) -> Iterator[Head]:
+    """A Ray head on 127.0.0.1 with 2 CPUs and a Ray Client server, stopped after the module."""
     folder = tmp_path_factory.mktemp("ray")
-    port, log = _free_port(), folder / "head.log"
+    port, client_port, log = _free_port(), _free_port(), folder / "head.log"
     command = [
         str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-        f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-        "--disable-usage-stats", f"--temp-dir={folder}",
+        f"--port={port}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
+        "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}",
     ]  # fmt: skip
     with log.open("wb") as output:
         head = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=os.environ)
     try:
         _wait_for_port(port, head, log)
-        yield f"127.0.0.1:{port}"
+        _wait_for_port(client_port, head, log)
+        yield Head(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}")
     finally:
         head.terminate()  # --block: the head stops the processes it started
         try:
@@ -95,9 +107,9 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory, ray_token: str) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def ray_executor(ray_head: str) -> Iterator[RayExecutor]:
+def ray_executor(ray_head: Head) -> Iterator[RayExecutor]:
     """This process joined to the module's Ray head with 2 workers."""
-    with RayExecutor(address=ray_head, workers=2) as executor:
+    with RayExecutor(address=ray_head.gcs, workers=2) as executor:
         yield executor
 
 
@@ -257,6 +269,60 @@ def test_a_tuning_study_runs_on_a_real_ray_head_with_the_postgresql_store(
     assert {run.tags["optuna_study"] for run in children} == {study_name}
     assert result.best_run_id in {run.run_id for run in children}
     assert result.best_value == max(t.value for t in trials if t.value is not None)
+
+
+# In a child process (this one is joined to the head through its GCS address, and a process
+# joins one Ray at a time): join through Ray Client, map, and tune 4 trials on 2 workers
+# sharing one study in the given store; print what came back.
+_CLIENT = """
+import json, sys
+import pandas as pd
+from sklearn.datasets import load_breast_cancer
+from modelcycle.data import SplitSpec
+from modelcycle.executors import open_executor
+from modelcycle.training import TrainData, TrainSpec, TuneSpec
+from modelcycle.training._parallel import tune_parallel
+address, store, artifacts, study = sys.argv[1:]
+frame = load_breast_cancer(as_frame=True).frame
+data = TrainData.from_frame(frame, "target", SplitSpec(method="stratified", seed=1234))
+spec = TrainSpec(tune=TuneSpec(trials=4, n_jobs=2, study_name=study))
+with open_executor(address) as executor:
+    import ray
+    client_mode = ray.util.client.ray.is_connected()
+    mapped = executor.map(abs, [-3, 4])
+    result = tune_parallel(store, artifacts, "linear", data, spec, executor, experiment=study)
+print(json.dumps({"kind": type(executor).__name__, "client": client_mode, "mapped": mapped,
+                  "trials": result.trials, "run_id": result.run_id,
+                  "after": ray.is_initialized()}))
+"""
+
+
+@pytest.mark.slow
+def test_ray_client_address_joins_the_cluster_and_tunes_through_it(
+    ray_head: Head, postgres_url: str, tmp_path: Path
+) -> None:
+    study = f"client-{uuid.uuid4().hex[:10]}"
+    artifacts = str(tmp_path / "artifacts")
+    done = subprocess.run(
+        [sys.executable, "-c", _CLIENT, ray_head.client, postgres_url, artifacts, study],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["kind"] == "RayExecutor" and found["client"] is True
+    assert found["mapped"] == [3, 4] and found["trials"] == 4
+    assert found["after"] is False  # the executor disconnected on exit
+    with study_storage(postgres_url) as storage:
+        import optuna
+
+        trials = optuna.load_study(study_name=study, storage=storage).get_trials()
+    assert len(trials) == 4
+    with Client(postgres_url, artifacts) as client:
+        workers = client.runs.list(parent=found["run_id"])
+    assert sorted(run.name for run in workers) == ["tune-linear.worker-0", "tune-linear.worker-1"]
 
 
 PIPELINE = """\

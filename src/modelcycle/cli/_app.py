@@ -28,7 +28,7 @@ from modelcycle._version import __version__
 if TYPE_CHECKING:
     from modelcycle.tracking import Client
 
-__all__ = ["COMMAND_MODULES", "app", "main", "state"]
+__all__ = ["COMMAND_MODULES", "SETTLE_THEMSELVES", "app", "main", "state"]
 
 #: Each command module (under ``modelcycle.cli``) and the top-level commands or command
 #: groups it defines or adds subcommands to, in ``--help`` order.
@@ -54,6 +54,11 @@ COMMAND_MODULES: dict[str, list[str]] = {
     "_runs": ["runs"],
     "_serve": ["serve"],
 }
+
+#: Commands that turn the cycle collector back on themselves once their imports are done
+#: (``modelcycle._console.settle``, which says why it is held); the root callback does it
+#: before any other command.
+SETTLE_THEMSELVES = frozenset({"run"})
 
 
 class _LazyGroup(TyperGroup):
@@ -125,6 +130,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     store: Annotated[
         str | None,
         typer.Option(
@@ -151,6 +157,10 @@ def root(
 ) -> None:
     """Carry a machine-learning model through its whole life."""
     state.store, state.artifacts, state.debug = store, artifacts, debug
+    if ctx.invoked_subcommand not in SETTLE_THEMSELVES:
+        from modelcycle._console import settle
+
+        settle()
 
 
 def main() -> None:

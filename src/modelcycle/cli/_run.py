@@ -45,19 +45,24 @@ def run_command(
     Tuning workers and cross-validation folds run in parallel on --executor."""
     # numpy and scipy.special first: the model save at the end imports skops, whose import
     # scans the loaded modules in import order for each of ~800 ufuncs; with these two among
-    # the first modules the scan stops early (see the docstring of ``models._persist``).
+    # the first modules the scan stops early (see the docstring of ``models._persist``). The
+    # console script imports them even earlier, before the CLI (``modelcycle._console``).
     import numpy  # noqa: F401
     import scipy.special  # noqa: F401
 
+    from modelcycle._console import settle
     from modelcycle.executors import open_executor
     from modelcycle.pipeline import load_spec
     from modelcycle.pipeline._runner import plan_selection, run_pipeline
 
-    pipeline = load_spec(spec)
-    if pipeline.model is not None and pipeline.model.tune is not None:
-        import optuna  # only a tuning pays for importing it
+    try:
+        pipeline = load_spec(spec)  # imports the model families: scikit-learn and the rest
+        if pipeline.model is not None and pipeline.model.tune is not None:
+            import optuna  # only a tuning pays for importing it
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are runs: no INFO each
+            optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are runs: no INFO
+    finally:
+        settle()  # the imports are done: the cycle collector back on (see modelcycle._console)
     if explain_selection:
         selection = plan_selection(pipeline, source)
         if json:

@@ -14,7 +14,7 @@ schema and refuses any type it is not told to trust; we trust types by module pr
 verifies the SHA-256 it recorded before any byte reaches the unpickler, so only bytes this
 store wrote are ever unpickled (the registry's model bundle adds ONNX on top of this).
 
-Importing skops is the dear part of a save (it was 4-7 s after a 4 s training), for three
+Importing skops is the dear part of a save (it was 4-7 s after a 4 s training), for four
 reasons, each handled by :func:`import_skops` or its callers:
 
 - at import, ``skops.io._trusted_types`` calls scikit-learn's ``all_estimators``, whose
@@ -24,6 +24,10 @@ reasons, each handled by :func:`import_skops` or its callers:
   4.3 s); ``all_estimators`` then skips everything under ``externals`` anyway;
 - the same walk imports ``sklearn.utils._testing``, which imports pytest (~0.15-0.3 s) for
   its test markers when pytest is installed, as it is in development environments;
+- even so, the walk and the scikit-learn subpackages it imports cost 0.15-0.4 s, while what
+  it finds depends only on the installed versions of scikit-learn and skops, and skops keeps
+  only each estimator's module and name from it (for its default trust list, which we never
+  use: loads here trust :data:`TRUSTED_MODULES`);
 - skops then finds the module of each of ~800 numpy and scipy ufuncs by scanning
   ``sys.modules`` in import order until it meets the ufunc: every module imported before numpy
   and ``scipy.special`` is tried for every ufunc. In ``modelcycle run`` (typer, pydantic,
@@ -31,15 +35,19 @@ reasons, each handled by :func:`import_skops` or its callers:
   numpy and ``scipy.special`` first. Callers that import skops late in a busy process can do
   the same.
 
-:func:`import_skops` makes the torch wrapper and pytest fail as "not installed" for the
-length of the import (Python reads a None in ``sys.modules`` that way; the walk and
+:func:`import_skops` keeps the estimator names skops made of a walk in a small file per pair
+of versions (:class:`_EstimatorNames`). On later imports ``all_estimators`` answers from that
+file while skops imports, with stand-in classes that carry each name and module; skops' lists
+come out identical (``tests/models/test_skops_import.py``), and the real function is put back
+as soon as skops is loaded. When a walk does run, the torch wrapper and pytest fail as "not
+installed" for its length (Python reads a None in ``sys.modules`` that way; the walk and
 ``sklearn.utils._testing`` already treat both as optional); the skops module and its trust
 lists are the same, and both modules import normally afterwards. In ``modelcycle run`` on a
-loaded 2-core machine, the import took 1.4-1.7 s of CPU with the torch block alone, and
-0.6-0.7 s with the import order and the pytest block as well.
+loaded 2-core machine, the import took 1.4-1.7 s of CPU with the torch block alone, 0.6-0.7 s
+with the import order and the pytest block as well, and about 0.25 s with the names kept.
 (Importing skops on a background thread while LightGBM trains was measured too: on the shared
-2-core machine the import's CPU slowed the fit by as much as it saved, so the save imports it
-when it needs it.)
+2-core machine the import's CPU slowed the fit by about as much as it saved, so the save
+imports it when it needs it.)
 
     save_model(client, run_id, result.pipeline, family="lightgbm", task="binary", target="y")
     loaded = load_model(client, run_id)
@@ -48,12 +56,16 @@ when it needs it.)
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
 import pickle
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -117,8 +129,10 @@ def import_skops() -> ModuleType:
         ]
         for name in blocked:
             sys.modules[name] = None  # type: ignore[assignment]
+        cache = _EstimatorNames()
         try:
-            return importlib.import_module("skops.io")
+            with cache.standing_in():
+                return importlib.import_module("skops.io")
         except ImportError:
             if not blocked:
                 raise
@@ -126,7 +140,73 @@ def import_skops() -> ModuleType:
             for name in blocked:
                 if name in sys.modules and sys.modules[name] is None:
                     del sys.modules[name]
+            cache.keep()
         return importlib.import_module("skops.io")
+
+
+class _EstimatorNames:
+    """The names skops' import makes of scikit-learn's ``all_estimators`` walk, kept in a file
+    so that the next import can skip the walk (see the module docstring).
+
+    The file is ``skops-estimators-SKOPS-SKLEARN.json`` under ``$XDG_CACHE_HOME/modelcycle``
+    (default ``~/.cache/modelcycle``), one per pair of versions, so an upgrade of either
+    library walks again. It is only a cache: a file that cannot be read, parsed or written is
+    ignored and the walk runs, as it would without it.
+    """
+
+    def __init__(self) -> None:
+        import sklearn
+        import skops  # the package alone: its version, not skops.io
+
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        self.path = Path(
+            base, "modelcycle", f"skops-estimators-{skops.__version__}-{sklearn.__version__}.json"
+        )
+        self.names = self._read()
+
+    def _read(self) -> list[str] | None:
+        try:
+            names = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        valid = isinstance(names, list) and all(
+            isinstance(n, str) and n.startswith("sklearn.") and "." in n for n in names
+        )
+        return names if valid and names else None
+
+    @contextlib.contextmanager
+    def standing_in(self) -> Iterator[None]:
+        """While skops imports: ``sklearn.utils.all_estimators`` answers from the file with
+        stand-in classes that carry each estimator's module and name, which is all skops reads
+        of them; the real function is put back afterwards."""
+        import sklearn.utils
+
+        if self.names is None:
+            yield
+            return
+        real = sklearn.utils.all_estimators
+        stand_ins = [
+            (name, type(name, (), {"__module__": module}))
+            for module, _, name in (full.rpartition(".") for full in self.names)
+        ]
+        sklearn.utils.all_estimators = lambda type_filter=None: list(stand_ins)
+        try:
+            yield
+        finally:
+            sklearn.utils.all_estimators = real
+
+    def keep(self) -> None:
+        """After a walk: write what skops made of it (atomically; a failure is ignored)."""
+        trusted = sys.modules.get("skops.io._trusted_types")
+        if self.names is not None or trusted is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps(trusted.SKLEARN_ESTIMATOR_TYPE_NAMES), encoding="utf-8")
+            os.replace(partial, self.path)
+        except OSError:
+            pass  # a cache that cannot be written: the next import walks again
 
 
 def _holds_torch(model: Any) -> bool:
