@@ -170,7 +170,7 @@ class _EstimatorNames:
         except (OSError, ValueError):
             return None
         valid = isinstance(names, list) and all(
-            isinstance(n, str) and n.startswith("sklearn.") and "." in n for n in names
+            isinstance(n, str) and n.startswith("sklearn.") for n in names
         )
         return names if valid and names else None
 
