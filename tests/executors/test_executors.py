@@ -225,6 +225,47 @@ def test_without_ray_installed_the_error_says_how_to_install_it(
         open_executor("ray")
 
 
+def test_a_ray_client_server_that_dies_as_it_starts_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ray's own calls stand in here: the server's death is a race in Ray (ray#63202) that a
+    # live cluster shows only now and then.
+    import ray
+
+    from modelcycle.executors import _ray
+
+    died = ConnectionAbortedError(
+        "Initialization failure from server:\nRuntimeError: Starting Ray client server failed."
+    )
+    calls: list[str] = []
+
+    def init(address: str, **options: object) -> None:
+        calls.append(address)
+        if len(calls) < 3:
+            raise died
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    monkeypatch.setattr(_ray, "_probe", lambda address: None)
+    monkeypatch.setattr(_ray, "time", type("Clock", (), {"sleep": staticmethod(lambda s: None)}))
+    address = "ray://127.0.0.1:10001"
+    with RayExecutor(address=address) as executor:
+        assert calls == [address] * 3 and executor.workers == 2
+
+    calls.clear()
+
+    def always_dies(address: str, **options: object) -> None:
+        calls.append(address)
+        raise died
+
+    monkeypatch.setattr(ray, "init", always_dies)
+    with pytest.raises(StoreUnavailableError, match="Starting Ray client server failed"):
+        RayExecutor(address=address)
+    assert len(calls) == _ray.CLIENT_ATTEMPTS
+
+
 @pytest.mark.slow
 def test_executor_ray_starts_a_local_ray_in_the_process_and_stops_it() -> None:
     # In a child process: this one is joined to the module's Ray head, and a process joins

@@ -11,13 +11,15 @@ Ray is imported here, when an executor is built, never at ``import modelcycle``.
 Ray task of one CPU; at most ``workers`` run at the same time. An exception raised in a task is
 re-raised with its own type and message (Ray's wrapper, with the remote traceback, is its
 cause). The address is probed before ``ray.init`` so an unreachable cluster fails at once with
-its address instead of after Ray's own retries.
+its address instead of after Ray's own retries. A Ray Client connection whose server dies as it
+starts (a known Ray bug, see ``RayExecutor._init``) is tried up to :data:`CLIENT_ATTEMPTS` times.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -26,17 +28,26 @@ from modelcycle.executors._base import Executor
 
 __all__ = ["RayExecutor"]
 
+_log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: Seconds to wait for a cluster's port to accept a connection before giving up.
 PROBE_TIMEOUT_S = 5.0
+#: Connections tried to a ``ray://`` address whose server fails to start (see ``_init``).
+CLIENT_ATTEMPTS = 3
 _INSTALL = "install it with: pip install 'modelcycle[ray]'"
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
     """The one remote function: apply ``fn`` (builtins included, which ``ray.remote`` refuses)."""
     return fn(item)
+
+
+def _unavailable(address: str, exc: BaseException) -> StoreUnavailableError:
+    return StoreUnavailableError(
+        f"cannot start or join Ray at {address}: {type(exc).__name__}: {exc}"
+    )
 
 
 def _import_ray() -> Any:
@@ -91,12 +102,29 @@ class RayExecutor(Executor):
         }
         if self.address == "local":
             options["num_cpus"] = workers
-        try:
-            ray.init(address=self.address, **options)
-        except (ConnectionError, RuntimeError, ValueError, ImportError) as exc:
-            raise StoreUnavailableError(
-                f"cannot start or join Ray at {self.address}: {type(exc).__name__}: {exc}"
-            ) from exc
+        attempts = CLIENT_ATTEMPTS if self.address.startswith("ray://") else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                ray.init(address=self.address, **options)
+                return
+            except ConnectionAbortedError as exc:
+                # Ray Client's proxy forks a server per client while its own gRPC threads
+                # run, and the child sometimes dies at once (ray-project/ray#63202): the
+                # error is "Starting Ray client server failed". A new connection gets a
+                # new server, so it is tried again a few times before giving up.
+                ray.shutdown()
+                if attempt == attempts:
+                    raise _unavailable(self.address, exc) from exc
+                _log.warning(
+                    "Ray Client at %s: %s; connecting again (%d of %d)",
+                    self.address,
+                    str(exc).splitlines()[-1] if str(exc) else type(exc).__name__,
+                    attempt + 1,
+                    attempts,
+                )
+                time.sleep(1.0)
+            except (ConnectionError, RuntimeError, ValueError, ImportError) as exc:
+                raise _unavailable(self.address, exc) from exc
 
     @property
     def workers(self) -> int:
