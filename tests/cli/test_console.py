@@ -110,3 +110,16 @@ def test_the_cli_in_process_never_turns_the_collector_off_or_freezes(
     assert code == 0
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
+
+
+def test_the_options_skipped_before_the_command_are_the_roots_options_that_take_a_value() -> None:
+    import typer
+
+    from modelcycle._console import _VALUED
+    from modelcycle.cli import app
+
+    root = typer.main.get_command(app)
+    valued = {
+        name for param in root.params if not getattr(param, "is_flag", False) for name in param.opts
+    }
+    assert set(_VALUED) == valued
